@@ -1,0 +1,35 @@
+# Two commands for a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOME_DIR ?= .longtail
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test ui bench lint clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[test]"
+	$(BIN)/dbt deps --project-dir dbt_project --profiles-dir dbt_project --quiet || true
+	$(BIN)/dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/longtail refresh --home $(HOME_DIR)
+
+test: $(STAMP)
+	$(BIN)/ruff check orchestration ml tests benchmarks
+	$(BIN)/python -m pytest -q
+
+ui: $(STAMP)
+	DAGSTER_HOME=$(abspath $(HOME_DIR))/dagster LONGTAIL_HOME=$(abspath $(HOME_DIR)) \
+		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/refresh_speed.py
+
+clean:
+	rm -rf $(VENV) $(HOME_DIR) dbt_project/target dbt_project/logs
