@@ -1,0 +1,289 @@
+"""Python assets: categories, buying profiles, growth and recovery actions, opportunity sizing."""
+
+from __future__ import annotations
+
+import pandas as pd
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster_dbt import get_asset_key_for_model
+from ml.categories import derive_categories, load_overrides
+from ml.growth import growth_actions as compute_growth_actions
+from ml.opportunity import opportunity_summary as compute_opportunity_summary
+from ml.recovery import RecoveryResult
+from ml.recovery import recovery_actions as compute_recovery_actions
+
+from ml.profiles import Profiles, build_profiles
+from orchestration.dbt import warehouse_core, warehouse_marts
+from orchestration.ingest.mapping import load_mapping
+from orchestration.settings import LongtailSettings
+from orchestration.warehouse import as_of_date, connect, read_frame, write_table
+
+
+def _model(name: str, dbt_assets=warehouse_marts):
+    return get_asset_key_for_model([dbt_assets], name)
+
+
+def _preview(frame: pd.DataFrame, rows: int = 10) -> MetadataValue:
+    return MetadataValue.md(frame.head(rows).to_markdown(index=False) if len(frame) else "(empty)")
+
+
+@asset(
+    deps=[
+        _model("int_products__described", warehouse_core),
+        _model("int_product_pairs", warehouse_core),
+    ],
+    group_name="models",
+)
+def product_categories(context: AssetExecutionContext, longtail: LongtailSettings):
+    """A category for every product: the source's own, a user's override, or derived from
+    product names and what is bought together, with the reason each product got it."""
+    mapping = load_mapping(longtail.mapping_path)
+    overrides_path = longtail.overrides_path or mapping.category_overrides
+    overrides = load_overrides(overrides_path) if overrides_path else None
+    with connect(longtail.warehouse_path) as con:
+        products = read_frame(
+            con,
+            "select product_id, product_name, source_category, net_revenue "
+            "from intermediate.int_products__described order by product_id",
+        )
+        pairs = read_frame(
+            con,
+            "select product_id, other_product_id, n_orders from intermediate.int_product_pairs "
+            "order by product_id, other_product_id",
+        )
+        categories = derive_categories(products, pairs, overrides=overrides, seed=0)
+        write_table(con, "longtail.product_categories", categories)
+
+    revenue = products.merge(categories, on="product_id")
+    by_category = (
+        revenue.groupby("category", as_index=False)["net_revenue"]
+        .sum()
+        .assign(revenue_share=lambda f: (f.net_revenue / f.net_revenue.sum()).round(4))
+        .sort_values("net_revenue", ascending=False)
+    )
+    catch_all = revenue.loc[revenue.category_source == "catch_all", "net_revenue"].sum()
+    share_catch_all = float(catch_all / revenue.net_revenue.sum()) if len(revenue) else 0.0
+    context.log.info(
+        "%d products in %d categories; catch-all holds %.1f%% of revenue",
+        len(categories),
+        categories.category.nunique(),
+        100 * share_catch_all,
+    )
+    return MaterializeResult(
+        metadata={
+            "n_products": len(categories),
+            "n_categories": int(categories.category.nunique()),
+            "catch_all_revenue_share": MetadataValue.float(round(share_catch_all, 4)),
+            "products_by_source": MetadataValue.json(
+                categories.category_source.value_counts().to_dict()
+            ),
+            "revenue_by_category": _preview(by_category, 60),
+        }
+    )
+
+
+@asset(
+    deps=[_model("customers"), _model("customer_category_summary")],
+    group_name="models",
+)
+def buying_profiles(context: AssetExecutionContext, longtail: LongtailSettings):
+    """Ideal buying profiles clustered from the best customers; every customer matched to the
+    nearest profile with its distance."""
+    with connect(longtail.warehouse_path) as con:
+        customers = read_frame(con, "select * from marts.customers order by customer_id")
+        customer_category = read_frame(
+            con, "select * from marts.customer_category_summary order by customer_id, category"
+        )
+        profiles = build_profiles(customers, customer_category)
+        write_table(con, "longtail.profiles", profiles.profiles)
+        write_table(con, "longtail.customer_profiles", profiles.customer_profiles)
+        write_table(con, "longtail.profile_categories", profiles.profile_categories)
+        write_table(con, "longtail.profile_selection", profiles.selection)
+    context.log.info(
+        "%d profiles from %d best customers",
+        len(profiles.profiles),
+        int(profiles.customer_profiles.is_best_customer.sum()),
+    )
+    return MaterializeResult(
+        metadata={
+            "n_profiles": len(profiles.profiles),
+            "n_customers": len(profiles.customer_profiles),
+            "n_best_customers": int(profiles.customer_profiles.is_best_customer.sum()),
+            "profiles": _preview(profiles.profiles, 20),
+            "k_selection": _preview(profiles.selection, 20),
+        }
+    )
+
+
+def _load_profiles(con) -> Profiles:
+    return Profiles(
+        profiles=read_frame(con, "select * from longtail.profiles order by profile_id"),
+        customer_profiles=read_frame(
+            con, "select * from longtail.customer_profiles order by customer_id"
+        ),
+        profile_categories=read_frame(
+            con, "select * from longtail.profile_categories order by profile_id, category"
+        ),
+        selection=read_frame(con, "select * from longtail.profile_selection"),
+    )
+
+
+@asset(
+    deps=[buying_profiles, _model("customer_product_ttm"), _model("products")],
+    group_name="models",
+)
+def growth_actions(context: AssetExecutionContext, longtail: LongtailSettings):
+    """Categories each account should buy but does not, with expected revenue, a score, a rank
+    per account and the reason in words."""
+    with connect(longtail.warehouse_path) as con:
+        as_of = as_of_date(con)
+        result = compute_growth_actions(
+            read_frame(con, "select * from marts.customers order by customer_id"),
+            read_frame(
+                con, "select * from marts.customer_category_summary order by customer_id, category"
+            ),
+            _load_profiles(con),
+            as_of=as_of,
+            customer_products=read_frame(
+                con, "select * from marts.customer_product_ttm order by customer_id, product_id"
+            ),
+            products=read_frame(
+                con,
+                "select product_id, product_name, category, is_active from marts.products "
+                "order by product_id",
+            ),
+        )
+        write_table(con, "longtail.growth_actions", result.actions)
+        write_table(con, "longtail.growth_suppressed", result.suppressed)
+    actions = result.actions
+    context.log.info(
+        "%d growth actions for %d accounts", len(actions), actions.customer_id.nunique()
+    )
+    return MaterializeResult(
+        metadata={
+            "n_actions": len(actions),
+            "n_customers": int(actions.customer_id.nunique()),
+            "expected_annual_revenue": MetadataValue.float(
+                float(actions.expected_annual_revenue.sum())
+            ),
+            "n_suppressed": len(result.suppressed),
+            "top_actions": _preview(
+                actions.sort_values("expected_annual_revenue", ascending=False), 10
+            ),
+        }
+    )
+
+
+def _recovery_in_chunks(con, chunk_customers: int, as_of, log) -> RecoveryResult:
+    """Run recovery per bounded chunk of customers: each chunk's pair history is loaded alone,
+    so memory follows the chunk size, not the number of order lines."""
+    category_months = read_frame(
+        con,
+        "select category, month_start, sum(net_amount) as net_amount, "
+        "count(distinct customer_id) as n_customers from marts.customer_category_months "
+        "group by category, month_start order by category, month_start",
+    )
+    customer_ids = [
+        row[0]
+        for row in con.execute(
+            "select distinct customer_id from marts.customer_category_orders order by 1"
+        ).fetchall()
+    ]
+    parts: list[RecoveryResult] = []
+    for start in range(0, len(customer_ids), chunk_customers):
+        chunk = customer_ids[start : start + chunk_customers]
+        con.register("_chunk", pd.DataFrame({"customer_id": chunk}))
+        pair_orders = read_frame(
+            con,
+            "select o.customer_id, o.category, o.order_date, o.net_amount, "
+            "o.days_since_previous, o.order_seq from marts.customer_category_orders o "
+            "join _chunk using (customer_id) order by o.customer_id, o.category, o.order_date",
+        )
+        con.unregister("_chunk")
+        parts.append(compute_recovery_actions(pair_orders, category_months, as_of=as_of))
+        log.info(
+            "recovery: %d of %d customers",
+            min(start + chunk_customers, len(customer_ids)),
+            len(customer_ids),
+        )
+    if not parts:
+        return compute_recovery_actions(
+            pd.DataFrame(
+                columns=[
+                    "customer_id",
+                    "category",
+                    "order_date",
+                    "net_amount",
+                    "days_since_previous",
+                    "order_seq",
+                ]
+            ),
+            category_months,
+            as_of=as_of,
+        )
+    return RecoveryResult(
+        actions=pd.concat([p.actions for p in parts], ignore_index=True),
+        not_flagged=pd.concat([p.not_flagged for p in parts], ignore_index=True),
+        accounts=pd.concat([p.accounts for p in parts], ignore_index=True),
+    )
+
+
+@asset(
+    deps=[_model("customer_category_orders"), _model("customer_category_months")],
+    group_name="models",
+)
+def recovery_actions(context: AssetExecutionContext, longtail: LongtailSettings):
+    """Customer x category pairs whose buying lapsed or fell against their own rhythm, with
+    revenue at risk; look-alikes (seasons, closed periods, stock-ups, volatility) set aside."""
+    with connect(longtail.warehouse_path) as con:
+        as_of = as_of_date(con)
+        result = _recovery_in_chunks(con, longtail.recovery_chunk_customers, as_of, context.log)
+        write_table(con, "longtail.recovery_actions", result.actions)
+        write_table(con, "longtail.recovery_not_flagged", result.not_flagged)
+        write_table(con, "longtail.recovery_accounts", result.accounts)
+    actions = result.actions
+    context.log.info(
+        "%d recovery actions for %d accounts", len(actions), actions.customer_id.nunique()
+    )
+    return MaterializeResult(
+        metadata={
+            "n_actions": len(actions),
+            "n_customers": int(actions.customer_id.nunique()),
+            "annual_revenue_at_risk": MetadataValue.float(
+                float(actions.annual_revenue_at_risk.sum())
+            ),
+            "not_flagged_by_reason": MetadataValue.json(
+                result.not_flagged.reason_code.value_counts().to_dict()
+            ),
+            "top_actions": _preview(
+                actions.sort_values("annual_revenue_at_risk", ascending=False), 10
+            ),
+        }
+    )
+
+
+@asset(deps=[growth_actions, recovery_actions, _model("category_ttm_revenue")], group_name="models")
+def opportunity_summary(context: AssetExecutionContext, longtail: LongtailSettings):
+    """Growth and recovery money by category and overall, also as a share of trailing-twelve-
+    month revenue."""
+    with connect(longtail.warehouse_path) as con:
+        as_of = as_of_date(con)
+        summary = compute_opportunity_summary(
+            read_frame(con, "select * from longtail.growth_actions"),
+            read_frame(con, "select * from longtail.recovery_actions"),
+            read_frame(con, "select category, ttm_revenue from marts.category_ttm_revenue"),
+            as_of=as_of,
+        )
+        write_table(con, "longtail.opportunity_summary", summary)
+    overall = summary[summary.scope == "overall"].iloc[0]
+    context.log.info(
+        "opportunity: %.0f a year, %.1f%% of trailing-twelve-month revenue",
+        overall.total_opportunity,
+        100 * (overall.total_share_of_ttm or 0),
+    )
+    return MaterializeResult(
+        metadata={
+            "total_opportunity": MetadataValue.float(float(overall.total_opportunity)),
+            "total_share_of_ttm": MetadataValue.float(float(overall.total_share_of_ttm or 0)),
+            "by_category": _preview(summary, 40),
+        }
+    )

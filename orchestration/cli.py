@@ -1,0 +1,237 @@
+"""`longtail`: run the weekly refresh from a shell, exactly as the UI and the schedule run it."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from orchestration.settings import BUNDLED_MAPPING, BUNDLED_ORDERS, DBT_PROJECT_DIR
+
+log = logging.getLogger("longtail")
+
+
+def _newest_source_mtime(project: Path) -> float:
+    files = [project / "dbt_project.yml", project / "profiles.yml"]
+    for folder in ("models", "macros", "tests", "seeds"):
+        files += [p for p in (project / folder).rglob("*") if p.is_file()]
+    return max(p.stat().st_mtime for p in files if p.exists())
+
+
+def prepare_dbt_manifest() -> Path:
+    """Parse the dbt project when its manifest is missing or older than its sources.
+
+    Dagster builds its dbt assets from the manifest when the definitions are loaded, so this
+    runs before they are imported, never at import time.
+    """
+    from orchestration.dbt import dbt_executable
+
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(DBT_PROJECT_DIR):
+        return manifest
+    log.info("parsing the dbt project (manifest missing or stale)")
+    env = dict(os.environ)
+    env.setdefault("LONGTAIL_WAREHOUSE", str(Path(".longtail/warehouse.duckdb").resolve()))
+    subprocess.run(
+        [
+            dbt_executable(),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ],
+        check=True,
+        env=env,
+    )
+    return manifest
+
+
+def _fmt_money(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def print_summary(home: Path, elapsed: float) -> None:
+    import duckdb
+
+    from orchestration.publish import published_paths
+
+    db_path, parquet_path = published_paths(home)
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        run = con.execute("select * from run_log order by published_at desc limit 1").df().iloc[0]
+        reasons = con.execute("select * from quarantine_summary order by n_lines desc").fetchall()
+        n_customers = con.execute("select count(*) from customer_profiles").fetchone()[0]
+        n_best = con.execute(
+            "select count(*) from customer_profiles where is_best_customer"
+        ).fetchone()[0]
+        n_profiles = con.execute("select count(*) from profiles").fetchone()[0]
+        growth = con.execute(
+            "select count(*), count(distinct customer_id), "
+            "coalesce(sum(expected_annual_revenue), 0) from growth_actions"
+        ).fetchone()
+        recovery = con.execute(
+            "select count(*), count(distinct customer_id), "
+            "coalesce(sum(annual_revenue_at_risk), 0) from recovery_actions"
+        ).fetchone()
+        overall = con.execute(
+            "select ttm_revenue, total_opportunity, total_share_of_ttm "
+            "from opportunity_summary where scope = 'overall'"
+        ).fetchone()
+    finally:
+        con.close()
+
+    lines = [
+        "",
+        f"Longtail refresh as of {run.as_of:%Y-%m-%d} published {run.publish_id} "
+        f"in {elapsed:.0f} s",
+        f"  lines read        {run.lines_read:>12,}",
+        f"  lines used        {run.lines_clean:>12,}",
+        f"  lines set aside   {run.lines_quarantined:>12,}",
+    ]
+    lines += [f"    {reason:<24}{n:>10,}" for reason, n in reasons]
+    lines += [
+        f"  customers         {n_customers:>12,}  ({n_best:,} best customers, "
+        f"{n_profiles} buying profiles)",
+        f"  growth actions    {growth[0]:>12,}  for {growth[1]:,} accounts, "
+        f"{_fmt_money(growth[2])} a year expected",
+        f"  recovery actions  {recovery[0]:>12,}  for {recovery[1]:,} accounts, "
+        f"{_fmt_money(recovery[2])} a year at risk",
+        f"  opportunity       {_fmt_money(overall[1]):>12}  a year, "
+        f"{100 * (overall[2] or 0):.1f}% of trailing-twelve-month revenue "
+        f"({_fmt_money(overall[0])})",
+        f"  tables            {db_path}",
+        f"                    {parquet_path}/*.parquet",
+    ]
+    print("\n".join(lines))
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    home = Path(args.home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    dagster_home = Path(os.environ.get("DAGSTER_HOME") or home / "dagster")
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    if args.as_of:
+        dt.date.fromisoformat(args.as_of)
+
+    prepare_dbt_manifest()
+    from dagster import DagsterInstance
+
+    from orchestration.definitions import defs
+
+    job = defs.resolve_job_def("refresh")
+    run_config = {
+        "resources": {
+            "longtail": {
+                "config": {
+                    "orders": str(Path(args.orders).resolve()),
+                    "mapping": str(Path(args.mapping).resolve()),
+                    "as_of": args.as_of or "",
+                    "home": str(home),
+                    "category_overrides": (
+                        str(Path(args.category_overrides).resolve())
+                        if args.category_overrides
+                        else ""
+                    ),
+                }
+            }
+        },
+        "loggers": {"console": {"config": {"log_level": args.log_level}}},
+    }
+    started = time.perf_counter()
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            run_config=run_config, instance=instance, raise_on_error=False
+        )
+    elapsed = time.perf_counter() - started
+    if not result.success:
+        print("\nRefresh FAILED: nothing was published; the last good publish is unchanged.")
+        for event in result.all_events:
+            if event.event_type_value == "STEP_FAILURE":
+                error = event.event_specific_data.error
+                message = error.message.strip().splitlines()[-1] if error else ""
+                print(f"  step {event.step_key} failed: {message}")
+        for evaluation in result.get_asset_check_evaluations():
+            if not evaluation.passed:
+                summary = evaluation.metadata.get("summary")
+                text = summary.value if summary is not None else ""
+                print(f"  check {evaluation.check_name} failed: {text}")
+        return 1
+    print_summary(home, elapsed)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ml.simulate import simulate, write_simulation
+
+    started = time.perf_counter()
+    data = simulate(
+        n_customers=args.customers,
+        as_of=dt.date.fromisoformat(args.as_of),
+        start=dt.date.fromisoformat(args.start),
+        months_after=args.months_after,
+        seed=args.seed,
+    )
+    paths = write_simulation(data, Path(args.out))
+    print(
+        f"simulated {len(data.order_lines):,} order lines for {args.customers:,} customers "
+        f"(seed {args.seed}, as of {data.as_of}) in {time.perf_counter() - started:.1f} s"
+    )
+    for name, path in paths.items():
+        print(f"  {name:<16}{path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="longtail", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    refresh = sub.add_parser("refresh", help="run the whole refresh and publish the tables")
+    refresh.add_argument(
+        "--orders",
+        default=str(BUNDLED_ORDERS),
+        help="order-lines file or folder (CSV, CSV.gz, Parquet)",
+    )
+    refresh.add_argument(
+        "--mapping",
+        default=str(BUNDLED_MAPPING),
+        help="mapping YAML for the export's columns and conventions",
+    )
+    refresh.add_argument(
+        "--as-of", default=None, help="YYYY-MM-DD; default: the last order date in the data"
+    )
+    refresh.add_argument("--home", default=".longtail", help="where the files are written")
+    refresh.add_argument(
+        "--category-overrides",
+        default=None,
+        help="CSV product_id,category that wins over derived categories",
+    )
+    refresh.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    refresh.set_defaults(func=cmd_refresh)
+
+    sim = sub.add_parser("simulate", help="write a simulated distributor's order lines + truth")
+    sim.add_argument("--out", required=True, help="folder to write into")
+    sim.add_argument("--customers", type=int, default=2000)
+    sim.add_argument("--start", default="2023-01-01")
+    sim.add_argument("--as-of", default="2025-06-30")
+    sim.add_argument("--months-after", type=int, default=6)
+    sim.add_argument("--seed", type=int, default=0)
+    sim.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reading a distributor's export into the warehouse's raw tables."""

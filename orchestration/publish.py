@@ -1,0 +1,160 @@
+"""Write, audit, then publish: build the tables out of readers' sight, swap them in at once.
+
+Layout under the home folder:
+
+    publishes/<publish_id>/published.duckdb   one finished database per publish
+    publishes/<publish_id>/parquet/*.parquet  the same tables as Parquet
+    current -> publishes/<publish_id>         the only thing a publish changes (atomic rename)
+    published.duckdb -> current/published.duckdb
+    published -> current/parquet
+
+A reader that opened the old files keeps reading them whole; a new reader sees the new set.
+A refresh killed before the rename leaves `current` untouched; its half-written folder is
+removed by the next publish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from orchestration.warehouse import connect
+
+# (published name, warehouse query); every query orders its rows so that two refreshes of the
+# same input publish byte-identical tables.
+PUBLISHED_TABLES: dict[str, str] = {
+    "customer_profiles": "select * from longtail.customer_profiles order by customer_id",
+    "profiles": "select * from longtail.profiles order by profile_id",
+    "profile_categories": (
+        "select * from longtail.profile_categories order by profile_id, category"
+    ),
+    "growth_actions": "select * from longtail.growth_actions order by customer_id, rank",
+    "growth_suppressed": (
+        "select * from longtail.growth_suppressed order by customer_id, category"
+    ),
+    "recovery_actions": ("select * from longtail.recovery_actions order by customer_id, category"),
+    "recovery_not_flagged": (
+        "select * from longtail.recovery_not_flagged order by customer_id, category"
+    ),
+    "recovery_accounts": "select * from longtail.recovery_accounts order by customer_id",
+    "opportunity_summary": (
+        "select * from longtail.opportunity_summary "
+        "order by scope = 'category', category nulls first"
+    ),
+    "products": (
+        "select product_id, product_name, category, category_source, category_reason, "
+        "net_revenue, is_active from marts.products order by product_id"
+    ),
+    "quarantine_summary": (
+        "select quarantine_reason, count(*) as n_lines from marts.order_lines_quarantine "
+        "group by quarantine_reason order by quarantine_reason"
+    ),
+}
+KEEP_PUBLISHES = 3
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    publish_id: str
+    folder: Path
+    row_counts: dict[str, int]
+
+
+def published_paths(home: Path) -> tuple[Path, Path]:
+    """The stable paths readers use: the DuckDB file and the Parquet folder."""
+    return home / "published.duckdb", home / "published"
+
+
+def _swap_symlink(link: Path, target: str) -> None:
+    tmp = link.with_name(f".{link.name}.swap-{os.getpid()}")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def _ensure_reader_links(home: Path) -> None:
+    db_link, parquet_link = published_paths(home)
+    for link, target in ((db_link, "current/published.duckdb"), (parquet_link, "current/parquet")):
+        if link.is_symlink() and os.readlink(link) == target:
+            continue
+        if link.exists() and not link.is_symlink():
+            raise RuntimeError(f"{link} exists and is not Longtail's link; move it away")
+        _swap_symlink(link, target)
+
+
+def previous_run_log(home: Path) -> pd.DataFrame:
+    db_link, _ = published_paths(home)
+    if not db_link.exists():
+        return pd.DataFrame()
+    con = duckdb.connect(str(db_link), read_only=True)
+    try:
+        return con.execute("select * from run_log order by published_at").df()
+    finally:
+        con.close()
+
+
+def _prune(home: Path, keep: str) -> None:
+    publishes = home / "publishes"
+    folders = sorted(
+        (p for p in publishes.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime
+    )
+    finished = [p for p in folders if (p / "COMPLETE").exists()]
+    stale = [p for p in folders if not (p / "COMPLETE").exists() and p.name != keep]
+    for folder in stale + [p for p in finished[:-KEEP_PUBLISHES] if p.name != keep]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def publish(
+    warehouse: Path,
+    home: Path,
+    *,
+    publish_id: str,
+    run_log_row: dict,
+) -> PublishResult:
+    """Copy the model tables from the warehouse into a new publish folder, then swap it in."""
+    folder = home / "publishes" / publish_id
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "parquet").mkdir(parents=True)
+
+    frames: dict[str, pd.DataFrame] = {}
+    with connect(warehouse, read_only=True) as con:
+        for name, query in PUBLISHED_TABLES.items():
+            frames[name] = con.execute(query).df()
+    row_counts = {name: len(frame) for name, frame in frames.items()}
+
+    log_row = dict(run_log_row)
+    log_row.update({f"rows_{name}": n for name, n in row_counts.items()})
+    log_row["software_version"] = version("longtail")
+    log_row["published_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    history = previous_run_log(home)
+    frames["run_log"] = pd.concat([history, pd.DataFrame([log_row])], ignore_index=True)
+
+    db_path = folder / "published.duckdb"
+    con = duckdb.connect(str(db_path))
+    try:
+        for name, frame in frames.items():
+            con.register("_frame", frame)
+            con.execute(f"create table {name} as select * from _frame")
+            con.unregister("_frame")
+            con.table(name).write_parquet(str(folder / "parquet" / f"{name}.parquet"))
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    (folder / "COMPLETE").write_text(json.dumps(row_counts, indent=2))
+    os.sync()
+
+    home.mkdir(parents=True, exist_ok=True)
+    _swap_symlink(home / "current", f"publishes/{publish_id}")
+    _ensure_reader_links(home)
+    _prune(home, keep=publish_id)
+    return PublishResult(publish_id, folder, row_counts)

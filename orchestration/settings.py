@@ -1,0 +1,66 @@
+"""Where a refresh reads its input and writes its files, resolved when a run starts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from dagster import ConfigurableResource
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_ORDERS = REPO_ROOT / "data" / "online_retail_ii" / "online_retail_ii_combined.csv.gz"
+BUNDLED_MAPPING = REPO_ROOT / "config" / "mappings" / "online_retail_ii.yaml"
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+def _pick(value: str, env_name: str, default: str) -> str:
+    return value or os.environ.get(env_name, "") or default
+
+
+class LongtailSettings(ConfigurableResource):
+    """Input export, mapping, as-of date and home folder of a refresh.
+
+    Empty fields fall back to LONGTAIL_ORDERS, LONGTAIL_MAPPING, LONGTAIL_AS_OF and
+    LONGTAIL_HOME, read when the run starts, then to the bundled Online Retail II data and
+    `./.longtail`.
+    """
+
+    orders: str = ""
+    mapping: str = ""
+    as_of: str = ""
+    home: str = ""
+    category_overrides: str = ""
+    recovery_chunk_customers: int = 2000
+
+    @property
+    def orders_path(self) -> Path:
+        return Path(_pick(self.orders, "LONGTAIL_ORDERS", str(BUNDLED_ORDERS))).resolve()
+
+    @property
+    def mapping_path(self) -> Path:
+        return Path(_pick(self.mapping, "LONGTAIL_MAPPING", str(BUNDLED_MAPPING))).resolve()
+
+    @property
+    def home_path(self) -> Path:
+        return Path(_pick(self.home, "LONGTAIL_HOME", ".longtail")).resolve()
+
+    @property
+    def as_of_date(self) -> dt.date | None:
+        """The explicit as-of date, or None for 'the last order date in the data'."""
+        text = _pick(self.as_of, "LONGTAIL_AS_OF", "")
+        if not text:
+            return None
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"as-of date {text!r} is not a date in the form YYYY-MM-DD") from exc
+
+    @property
+    def overrides_path(self) -> Path | None:
+        text = _pick(self.category_overrides, "LONGTAIL_CATEGORY_OVERRIDES", "")
+        return Path(text).resolve() if text else None
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home_path / "warehouse.duckdb"
