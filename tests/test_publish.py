@@ -1,0 +1,159 @@
+"""Write, audit, publish: readers never see half a publish, a killed publish harms nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.publish import PUBLISHED_TABLES, publish, published_paths
+
+TABLES = {
+    "longtail.customer_profiles": "select 'c1' as customer_id, 1 as profile_id",
+    "longtail.profiles": "select 1 as profile_id, 'p' as profile_name",
+    "longtail.profile_categories": "select 1 as profile_id, 'Bags' as category",
+    "longtail.growth_suppressed": "select 'c1' as customer_id, 'Bags' as category",
+    "longtail.recovery_actions": "select 'c1' as customer_id, 'Bags' as category",
+    "longtail.recovery_not_flagged": "select 'c1' as customer_id, 'Cups' as category",
+    "longtail.recovery_accounts": "select 'c1' as customer_id",
+    "longtail.opportunity_summary": "select 'overall' as scope, null as category",
+    "marts.products": (
+        "select 'p1' as product_id, 'Bag' as product_name, 'Bags' as category, "
+        "'keyword' as category_source, 'name contains BAG' as category_reason, "
+        "1.0 as net_revenue, true as is_active"
+    ),
+    "marts.order_lines_quarantine": "select 'missing_customer' as quarantine_reason",
+}
+
+
+def make_warehouse(path: Path, n_growth: int) -> None:
+    con = duckdb.connect(str(path))
+    con.execute("create schema if not exists longtail; create schema if not exists marts")
+    for name, query in TABLES.items():
+        con.execute(f"create or replace table {name} as {query}")
+    con.execute(
+        "create or replace table longtail.growth_actions as select 'c' || i as customer_id, "
+        f"1 as rank from range({n_growth}) t(i)"
+    )
+    con.close()
+
+
+def do_publish(home: Path, warehouse: Path, publish_id: str):
+    return publish(warehouse, home, publish_id=publish_id, run_log_row={"publish_id": publish_id})
+
+
+def growth_rows(home: Path) -> int:
+    db, _ = published_paths(home)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("select count(*) from growth_actions").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_publish_writes_every_table_to_duckdb_and_parquet(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    make_warehouse(warehouse, 3)
+    result = do_publish(tmp_path / "home", warehouse, "one")
+    db, parquet = published_paths(tmp_path / "home")
+    assert result.row_counts["growth_actions"] == 3
+    assert growth_rows(tmp_path / "home") == 3
+    expected = set(PUBLISHED_TABLES) | {"run_log"}
+    assert {p.stem for p in parquet.glob("*.parquet")} == expected
+    con = duckdb.connect(str(db), read_only=True)
+    assert {r[0] for r in con.execute("show tables").fetchall()} == expected
+    con.close()
+
+
+def test_run_log_keeps_every_publish(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    make_warehouse(warehouse, 3)
+    do_publish(tmp_path / "home", warehouse, "one")
+    make_warehouse(warehouse, 5)
+    do_publish(tmp_path / "home", warehouse, "two")
+    db, _ = published_paths(tmp_path / "home")
+    con = duckdb.connect(str(db), read_only=True)
+    ids = [r[0] for r in con.execute("select publish_id from run_log order by 1").fetchall()]
+    counts = [r[0] for r in con.execute("select rows_growth_actions from run_log").fetchall()]
+    con.close()
+    assert ids == ["one", "two"]
+    assert counts == [3, 5]
+
+
+READER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    con = duckdb.connect(sys.argv[1], read_only=True)
+    before = con.execute("select count(*) from growth_actions").fetchone()[0]
+    print("ready", flush=True)
+    sys.stdin.readline()
+    after = con.execute("select count(*) from growth_actions").fetchone()[0]
+    log = con.execute("select count(*) from run_log").fetchone()[0]
+    print(before, after, log, flush=True)
+    """
+)
+
+
+def test_reader_holding_the_database_open_sees_one_consistent_publish(tmp_path):
+    home = tmp_path / "home"
+    warehouse = tmp_path / "w.duckdb"
+    make_warehouse(warehouse, 3)
+    do_publish(home, warehouse, "one")
+    db, _ = published_paths(home)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdout.readline().strip() == "ready"
+    make_warehouse(warehouse, 7)
+    do_publish(home, warehouse, "two")  # must not fail on the reader's open connection
+    out, _ = reader.communicate("go\n", timeout=30)
+    assert out.split() == ["3", "3", "1"]  # the old publish, whole, for the open reader
+    assert growth_rows(home) == 7  # a new reader sees the new publish
+
+
+KILLED_PUBLISH = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from orchestration.publish import publish
+    home, warehouse, pid = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    print("started", flush=True)
+    for i in range(50):
+        publish(warehouse, home, publish_id=f"{pid}-{i}", run_log_row={"publish_id": pid})
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.01, 0.03, 0.07, 0.15])
+def test_killed_publish_leaves_last_good_publish_and_next_one_succeeds(tmp_path, delay):
+    home = tmp_path / "home"
+    warehouse = tmp_path / "w.duckdb"
+    make_warehouse(warehouse, 3)
+    do_publish(home, warehouse, "good")
+    make_warehouse(warehouse, 9)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_PUBLISH, str(home), str(warehouse), "killed"],
+        cwd=Path(__file__).parents[1],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(delay)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # Whatever the moment of the kill, readers get a whole publish: the old or a new one.
+    assert growth_rows(home) in (3, 9)
+    do_publish(home, warehouse, "after")
+    assert growth_rows(home) == 9
+    leftovers = [p for p in (home / "publishes").iterdir() if not (p / "COMPLETE").exists()]
+    assert leftovers == []
