@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from orchestration.ingest.mapping import load_mapping
 from orchestration.ingest.reader import ingest_orders, input_fingerprint
 from orchestration.settings import LongtailSettings
 from orchestration.warehouse import connect
 
+RAW_ORDER_LINES = AssetSpec(
+    ["raw", "order_lines"],
+    group_name="ingest",
+    description="Order lines from the export (CSV, gzip CSV or Parquet; a file or a folder), "
+    "mapped onto the input contract, every value kept as text with its file and line.",
+)
+RAW_MAPPING_RULES = AssetSpec(
+    ["raw", "mapping_rules"],
+    group_name="ingest",
+    description="The mapping file's conventions (cancellation prefixes, codes that are not "
+    "products) as rows of data.",
+)
+RAW_INGEST_FILES = AssetSpec(
+    ["raw", "ingest_files"],
+    group_name="ingest",
+    description="One row per file read: rows, bytes and SHA-256.",
+)
 
-@asset(group_name="ingest")
+
+@multi_asset(specs=[RAW_ORDER_LINES, RAW_MAPPING_RULES, RAW_INGEST_FILES], name="ingest_export")
 def raw_order_lines(context: AssetExecutionContext, longtail: LongtailSettings):
-    """Order lines from the export (CSV, gzip CSV or Parquet; a file or a folder), mapped onto
-    the input contract by the mapping file, every value kept as text with its file and line."""
+    """Read the export and the mapping file into the warehouse's raw tables."""
     mapping = load_mapping(longtail.mapping_path)
     orders = longtail.orders_path
     context.log.info("reading %s with mapping %s", orders, mapping.path)
@@ -26,7 +43,16 @@ def raw_order_lines(context: AssetExecutionContext, longtail: LongtailSettings):
     fingerprint = input_fingerprint(files, mapping, as_of.isoformat() if as_of else None)
     n_lines = sum(f.rows for f in files)
     context.log.info("read %s lines from %d file(s)", f"{n_lines:,}", len(files))
-    return MaterializeResult(
+    yield MaterializeResult(
+        asset_key=RAW_MAPPING_RULES.key,
+        metadata={"n_rules": len(mapping.rule_rows()), "source_name": mapping.source_name},
+    )
+    yield MaterializeResult(
+        asset_key=RAW_INGEST_FILES.key,
+        metadata={"n_files": len(files), "input_fingerprint": fingerprint},
+    )
+    yield MaterializeResult(
+        asset_key=RAW_ORDER_LINES.key,
         metadata={
             "n_lines": n_lines,
             "n_files": len(files),
@@ -36,5 +62,5 @@ def raw_order_lines(context: AssetExecutionContext, longtail: LongtailSettings):
             "files": MetadataValue.json(
                 [{"file": f.source_file, "rows": f.rows, "sha256": f.sha256[:16]} for f in files]
             ),
-        }
+        },
     )

@@ -1,0 +1,759 @@
+"""Growth actions: categories an account should buy but does not, or buys far too little of.
+
+Two kinds of action, one row per customer x category:
+
+- ``whitespace``: a category that many of the best customers in the account's profile buy
+  (adoption_rate >= ``min_adoption_rate``) and that neither the account nor any sibling
+  account under the same parent has ever bought.
+- ``under_buying``: a category the account buys, but whose share of its TTM spend is at most
+  ``under_buying_max_share_ratio`` times the median share among the ``n_size_peers`` best
+  customers of its profile nearest to it in TTM revenue who buy the category.
+
+Score. For whitespace the raw score is a logistic combination, on the log-odds scale, of
+(1) the profile's adoption rate shrunk towards the best customers' overall rate, (2) the mean
+log lift between the category and the categories the account already buys (lift from
+``customer_category``: customers buying both), and (3) the account's TTM orders against the
+profile's best customers (busier accounts add categories more often). A
+:class:`ScoreCalibration` fitted by :func:`fit_score_calibration` on the outcomes of
+:func:`adoption_backtest` maps the raw score to the observed probability of a first purchase
+within the horizon; without one the raw score is published as it is. The under-buying raw score
+is the shrunk adoption rate times the fraction of the peer share that is missing; it goes
+through the same calibration so that both kinds rank on one scale, but the back-test
+measures first purchases only, so for under-buying the score is an approximation.
+
+Expected annual revenue: the peers' share of wallet in the category times the account's TTM
+revenue, bounded by the annual spend of the profile's adopters (P10..P90); for under-buying
+the missing part of that spend.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+
+from ml.profiles import (
+    CUSTOMER_CATEGORY_COLUMNS,
+    CUSTOMER_COLUMNS,
+    Profiles,
+    check_columns,
+)
+
+logger = logging.getLogger(__name__)
+
+ACTION_COLUMNS = [
+    "customer_id",
+    "category",
+    "action_type",
+    "expected_annual_revenue",
+    "expected_annual_revenue_p10",
+    "expected_annual_revenue_p90",
+    "score",
+    "rank",
+    "reason",
+    "items",
+    "as_of",
+]
+SUPPRESSED_COLUMNS = ["customer_id", "category", "suppression_reason"]
+CUSTOMER_PRODUCT_COLUMNS = ("customer_id", "product_id", "category", "net_amount", "n_orders")
+PRODUCT_COLUMNS = ("product_id", "product_name", "category", "is_active")
+
+# Odds are clipped to this probability range before taking logits, so that a category
+# every best customer buys (rate 1.0) still ranks by affinity and activity.
+_RATE_FLOOR = 0.01
+_RATE_CEILING = 0.99
+
+
+@dataclass(frozen=True)
+class ScoreCalibration:
+    """Monotone map from raw whitespace score to probability of a first purchase.
+
+    Fitted by isotonic regression (deterministic: no random step) on back-test outcomes.
+    ``raw_score`` and ``probability`` are the fitted breakpoints; between them the map is
+    linear and outside them it is clipped, as in scikit-learn's ``IsotonicRegression``.
+    Store it as a table with :meth:`to_frame` and read it back with :meth:`from_frame`.
+    """
+
+    horizon_days: int
+    raw_score: tuple[float, ...]
+    probability: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if self.horizon_days < 1:
+            raise ValueError(f"horizon_days must be >= 1, got {self.horizon_days!r}")
+        if len(self.raw_score) != len(self.probability) or not self.raw_score:
+            raise ValueError(
+                "raw_score and probability must be non-empty and of equal length, got "
+                f"{len(self.raw_score)} and {len(self.probability)}"
+            )
+        if any(b < a for a, b in zip(self.raw_score, self.raw_score[1:], strict=False)):
+            raise ValueError(f"raw_score breakpoints must be non-decreasing: {self.raw_score}")
+        if any(not 0.0 <= p <= 1.0 for p in self.probability):
+            raise ValueError(f"probability breakpoints must lie in [0, 1]: {self.probability}")
+
+    def apply(self, raw_score: np.ndarray | pd.Series) -> np.ndarray:
+        """Calibrated probability for each raw score (same shape)."""
+        return np.interp(np.asarray(raw_score, dtype=float), self.raw_score, self.probability)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per breakpoint: horizon_days, raw_score, probability."""
+        return pd.DataFrame(
+            {
+                "horizon_days": self.horizon_days,
+                "raw_score": list(self.raw_score),
+                "probability": list(self.probability),
+            }
+        )
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> ScoreCalibration:
+        """Inverse of :meth:`to_frame`."""
+        check_columns(frame, ("horizon_days", "raw_score", "probability"), "calibration")
+        horizons = frame["horizon_days"].unique()
+        if len(horizons) != 1:
+            raise ValueError(f"calibration frame mixes horizon_days {sorted(horizons)}")
+        ordered = frame.sort_values("raw_score", kind="stable")
+        return cls(
+            horizon_days=int(horizons[0]),
+            raw_score=tuple(float(v) for v in ordered["raw_score"]),
+            probability=tuple(float(v) for v in ordered["probability"]),
+        )
+
+
+@dataclass(frozen=True)
+class GrowthConfig:
+    """Thresholds and weights for growth actions.
+
+    Defaults: up to 5 actions per customer, a one-year horizon, whitespace only for
+    categories at least 25% of the profile's best customers buy, under-buying when the
+    account's share is at most a third of its size peers', actions worth at least 100 a
+    year with a score of at least 0.01, customers that ordered within the last 365 days.
+    """
+
+    max_actions_per_customer: int = 5
+    horizon_days: int = 365
+    min_adoption_rate: float = 0.25
+    under_buying_max_share_ratio: float = 1 / 3
+    n_size_peers: int = 15
+    min_expected_annual_revenue: float = 100.0
+    min_score: float = 0.01
+    max_days_since_last_order: int = 365
+    adoption_prior_strength: float = 5.0
+    lift_smoothing: float = 1.0
+    affinity_weight: float = 1.0
+    activity_weight: float = 0.5
+    n_items: int = 3
+    calibration: ScoreCalibration | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        positive_ints = {
+            "max_actions_per_customer": self.max_actions_per_customer,
+            "horizon_days": self.horizon_days,
+            "n_size_peers": self.n_size_peers,
+            "max_days_since_last_order": self.max_days_since_last_order,
+        }
+        for name, value in positive_ints.items():
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value!r}")
+        if self.n_items < 0:
+            raise ValueError(f"n_items must be >= 0, got {self.n_items!r}")
+        unit_interval = {
+            "min_adoption_rate": self.min_adoption_rate,
+            "under_buying_max_share_ratio": self.under_buying_max_share_ratio,
+            "min_score": self.min_score,
+        }
+        for name, value in unit_interval.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        non_negative = {
+            "min_expected_annual_revenue": self.min_expected_annual_revenue,
+            "adoption_prior_strength": self.adoption_prior_strength,
+            "affinity_weight": self.affinity_weight,
+            "activity_weight": self.activity_weight,
+        }
+        for name, value in non_negative.items():
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        if self.lift_smoothing <= 0:
+            raise ValueError(f"lift_smoothing must be > 0, got {self.lift_smoothing!r}")
+        if self.calibration is not None and self.calibration.horizon_days != self.horizon_days:
+            raise ValueError(
+                f"calibration was fitted for horizon_days={self.calibration.horizon_days}, "
+                f"but horizon_days={self.horizon_days}"
+            )
+
+
+@dataclass(frozen=True)
+class GrowthResult:
+    """Result of :func:`growth_actions`.
+
+    - ``actions``: one row per customer x category, columns ``ACTION_COLUMNS``.
+    - ``suppressed``: one row per customer x category considered and not recommended:
+      customer_id, category, suppression_reason (``already_buys``, ``sibling_buys``,
+      ``below_threshold``, ``beyond_max_actions``, ``inactive_customer``).
+    """
+
+    actions: pd.DataFrame
+    suppressed: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Result of :func:`adoption_backtest`.
+
+    - ``outcomes``: one row per customer x whitespace candidate: customer_id, category,
+      raw_score, score, rank, is_adopted.
+    - ``calibration_table``: one row per score bin (quantile bins of ``score``): bin,
+      score_min, score_max, n_candidates, mean_score, adoption_rate.
+    """
+
+    k: int
+    precision_at_k: float
+    recall_at_k: float
+    n_customers: int
+    n_adoptions: int
+    outcomes: pd.DataFrame
+    calibration_table: pd.DataFrame
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _RATE_FLOOR, _RATE_CEILING)
+    return np.log(p / (1 - p))
+
+
+def _family_key(customers: pd.DataFrame) -> pd.Series:
+    """Parent id, or the customer's own id when it has none (index customer_id)."""
+    parent = customers["parent_customer_id"].astype("object")
+    own = customers["customer_id"].astype("object")
+    key = parent.where(parent.notna(), own).astype(str)
+    return pd.Series(key.to_numpy(), index=own.to_numpy())
+
+
+def _category_log_lift(bought: pd.DataFrame, smoothing: float) -> pd.DataFrame:
+    """Smoothed log lift between categories (category x category) from a 0/1 buyer matrix.
+
+    lift(a, b) = (n_ab + s) / (n_a * n_b / N + s), with n the number of customers buying,
+    so a pair seen in few customers stays near lift 1 (log lift 0).
+    """
+    m = bought.to_numpy(dtype=float)
+    n_customers = max(len(m), 1)
+    together = m.T @ m
+    counts = m.sum(axis=0)
+    expected = np.outer(counts, counts) / n_customers
+    log_lift = np.log((together + smoothing) / (expected + smoothing))
+    np.fill_diagonal(log_lift, 0.0)
+    return pd.DataFrame(log_lift, index=bought.columns, columns=bought.columns)
+
+
+def _size_peer_shares(
+    candidates: pd.DataFrame, best_shares: pd.DataFrame, n_peers: int
+) -> pd.DataFrame:
+    """Median, P10 and P90 share of the n best adopters nearest in log TTM revenue.
+
+    candidates: customer x category rows with profile_id, category, log_size.
+    best_shares: best customer x category rows with profile_id, category, log_size, share.
+    Returns candidates' index with peer_share, peer_share_p10, peer_share_p90, n_peers.
+    """
+    out = pd.DataFrame(
+        index=candidates.index,
+        columns=["peer_share", "peer_share_p10", "peer_share_p90", "n_peers"],
+        dtype=float,
+    )
+    peers_by_group = {key: g for key, g in best_shares.groupby(["profile_id", "category"])}
+    for key, group in candidates.groupby(["profile_id", "category"]):
+        peers = peers_by_group.get(key)
+        if peers is None:
+            continue
+        sizes = peers["log_size"].to_numpy()
+        shares = peers["share"].to_numpy()
+        for row, size in zip(group.index, group["log_size"].to_numpy(), strict=True):
+            nearest = np.argsort(np.abs(sizes - size), kind="stable")[:n_peers]
+            chosen = shares[nearest]
+            out.loc[row] = [
+                np.median(chosen),
+                np.quantile(chosen, 0.10),
+                np.quantile(chosen, 0.90),
+                len(chosen),
+            ]
+    return out
+
+
+def _top_items(
+    customer_products: pd.DataFrame | None,
+    products: pd.DataFrame | None,
+    customer_profiles: pd.DataFrame,
+    n_items: int,
+) -> pd.DataFrame:
+    """Top active items per profile x category: profile_id, category, items ("; "-joined)."""
+    if customer_products is None or products is None or n_items == 0:
+        return pd.DataFrame(columns=["profile_id", "category", "items"])
+    check_columns(customer_products, CUSTOMER_PRODUCT_COLUMNS, "customer_products")
+    check_columns(products, PRODUCT_COLUMNS, "products")
+    if products["is_active"].isna().any():
+        bad = products.loc[products["is_active"].isna(), "product_id"].iloc[0]
+        raise ValueError(f"products.is_active is null for product_id {bad!r}; expected bool")
+    active = products.loc[products["is_active"].astype(bool), ["product_id", "product_name"]]
+    lines = customer_products[customer_products["net_amount"] > 0].merge(
+        customer_profiles[["customer_id", "profile_id"]], on="customer_id"
+    )
+    lines = lines.merge(active, on="product_id")
+    popularity = (
+        lines.groupby(["profile_id", "category", "product_id", "product_name"], dropna=False)
+        .agg(n_customers=("customer_id", "nunique"), net_amount=("net_amount", "sum"))
+        .reset_index()
+        .sort_values(
+            ["profile_id", "category", "n_customers", "net_amount", "product_id"],
+            ascending=[True, True, False, False, True],
+        )
+    )
+    popularity["label"] = popularity["product_name"].fillna(popularity["product_id"].astype(str))
+    top = popularity.groupby(["profile_id", "category"]).head(n_items)
+    return (
+        top.groupby(["profile_id", "category"], sort=False)["label"]
+        .agg("; ".join)
+        .rename("items")
+        .reset_index()
+    )
+
+
+def _money(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _candidates(
+    customers: pd.DataFrame,
+    customer_category: pd.DataFrame,
+    profiles: Profiles,
+    config: GrowthConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score every customer x profile-category pair.
+
+    Returns (candidates, suppressed). candidates: one row per customer x category that is
+    whitespace or under-buying, with raw_score, score, expected revenue columns and the
+    pieces of the reason. suppressed: already_buys / sibling_buys / inactive_customer rows.
+    """
+    check_columns(customers, CUSTOMER_COLUMNS, "customers")
+    check_columns(customer_category, CUSTOMER_CATEGORY_COLUMNS, "customer_category")
+    customer_profiles = profiles.customer_profiles
+    unmatched = set(customers["customer_id"]) - set(customer_profiles["customer_id"])
+    if unmatched:
+        raise ValueError(
+            f"{len(unmatched)} customer(s) have no profile, e.g. customer_id "
+            f"{sorted(unmatched, key=str)[0]!r}; build profiles from the same customers frame"
+        )
+
+    cust = customers.merge(
+        customer_profiles[["customer_id", "profile_id", "is_best_customer"]], on="customer_id"
+    ).set_index("customer_id")
+    cust["log_size"] = np.log1p(cust["ttm_revenue"].clip(lower=0))
+
+    # Who bought what: ever (lifetime > 0) for suppression and lift, TTM amounts for shares.
+    cc = customer_category.groupby(["customer_id", "category"], as_index=False)[
+        ["ttm_net_amount", "lifetime_net_amount"]
+    ].sum()
+    ever = cc[cc["lifetime_net_amount"] > 0]
+    bought = (
+        pd.crosstab(ever["customer_id"], ever["category"]).clip(upper=1).astype(bool)
+        if not ever.empty
+        else pd.DataFrame(dtype=bool)
+    )
+    log_lift = _category_log_lift(bought, config.lift_smoothing)
+
+    ttm = cc[cc["ttm_net_amount"] > 0].copy()
+    ttm["share"] = ttm["ttm_net_amount"] / ttm.groupby("customer_id")["ttm_net_amount"].transform(
+        "sum"
+    )
+
+    # Shrink each profile's adoption rate towards the best customers' overall rate, so a
+    # profile of 10 best customers does not claim 100% from 10 of 10.
+    pc = profiles.profile_categories.copy()
+    n_best = profiles.profiles.set_index("profile_id")["n_best_customers"]
+    pc["n_best"] = pc["profile_id"].map(n_best)
+    total_best = float(n_best.sum())
+    overall_rate = pc.groupby("category")["n_adopters"].sum() / total_best
+    prior = config.adoption_prior_strength
+    pc["shrunk_rate"] = (pc["n_adopters"] + prior * pc["category"].map(overall_rate)) / (
+        pc["n_best"] + prior
+    )
+    pc = pc[pc["adoption_rate"] >= config.min_adoption_rate]
+
+    best_orders = (
+        cust[cust["is_best_customer"]]
+        .groupby("profile_id")["ttm_orders"]
+        .median()
+        .rename("profile_best_ttm_orders")
+    )
+
+    grid = (
+        cust.reset_index()[
+            [
+                "customer_id",
+                "profile_id",
+                "ttm_revenue",
+                "ttm_orders",
+                "days_since_last_order",
+                "log_size",
+            ]
+        ]
+        .merge(pc, on="profile_id")
+        .merge(best_orders, left_on="profile_id", right_index=True, how="left")
+    )
+    family = _family_key(customers)
+    grid["family"] = grid["customer_id"].map(family)
+    family_bought = (
+        ever.assign(family=ever["customer_id"].map(family))[["family", "category"]]
+        .drop_duplicates()
+        .assign(family_buys=True)
+    )
+    grid = grid.merge(family_bought, on=["family", "category"], how="left")
+    grid = grid.merge(
+        ever[["customer_id", "category"]].assign(own_buys=True),
+        on=["customer_id", "category"],
+        how="left",
+    )
+    grid = grid.merge(
+        ttm[["customer_id", "category", "ttm_net_amount", "share"]],
+        on=["customer_id", "category"],
+        how="left",
+    )
+    grid[["family_buys", "own_buys"]] = grid[["family_buys", "own_buys"]].fillna(False).astype(bool)
+    grid["share"] = grid["share"].fillna(0.0)
+    grid["ttm_net_amount"] = grid["ttm_net_amount"].fillna(0.0)
+
+    inactive = grid["days_since_last_order"] > config.max_days_since_last_order
+    sibling = ~grid["own_buys"] & grid["family_buys"]
+    whitespace = ~inactive & ~grid["own_buys"] & ~grid["family_buys"]
+    buys_ttm = ~inactive & grid["own_buys"] & (grid["share"] > 0)
+
+    # Under-buying: compare with the size peers among the profile's best adopters.
+    best_ttm = ttm.merge(
+        cust.loc[cust["is_best_customer"], ["profile_id", "log_size"]],
+        left_on="customer_id",
+        right_index=True,
+    )
+    under = grid[buys_ttm].copy()
+    if not under.empty:
+        under = under.join(_size_peer_shares(under, best_ttm, config.n_size_peers))
+        under = under[
+            under["peer_share"].notna()
+            & (under["share"] <= config.under_buying_max_share_ratio * under["peer_share"])
+        ]
+    under_index = under.index
+    already = grid.index[grid["own_buys"] & ~inactive].difference(under_index)
+
+    suppressed = pd.concat(
+        [
+            grid.loc[already, ["customer_id", "category"]].assign(
+                suppression_reason="already_buys"
+            ),
+            grid.loc[sibling & ~inactive, ["customer_id", "category"]].assign(
+                suppression_reason="sibling_buys"
+            ),
+            grid.loc[inactive, ["customer_id", "category"]].assign(
+                suppression_reason="inactive_customer"
+            ),
+        ],
+        ignore_index=True,
+    )
+
+    # Whitespace scoring.
+    ws = grid[whitespace].copy()
+    if not ws.empty:
+        own = bought.reindex(index=ws["customer_id"].unique(), fill_value=False)
+        own = own.reindex(columns=log_lift.columns, fill_value=False)
+        rows = own.index.get_indexer(ws["customer_id"])
+        cols = log_lift.index.get_indexer(ws["category"])
+        own_matrix = own.to_numpy()[rows]
+        lift_rows = log_lift.to_numpy()[cols] if len(log_lift) else np.zeros_like(own_matrix)
+        n_own = own_matrix.sum(axis=1)
+        mean_log_lift = np.where(
+            n_own > 0, (own_matrix * lift_rows).sum(axis=1) / np.maximum(n_own, 1), 0.0
+        )
+        masked = np.where(own_matrix, lift_rows, -np.inf)
+        best_col = masked.argmax(axis=1) if masked.shape[1] else np.zeros(len(ws), dtype=int)
+        best_lift = (
+            masked[np.arange(len(ws)), best_col] if masked.shape[1] else np.full(len(ws), -np.inf)
+        )
+        names = np.asarray(log_lift.columns, dtype=object)
+        ws["related_category"] = np.where(
+            best_lift > 0, names[best_col] if len(names) else None, None
+        )
+        activity = np.log(
+            (ws["ttm_orders"].clip(lower=0) + 1) / (ws["profile_best_ttm_orders"].fillna(0) + 1)
+        )
+        logit = (
+            _logit(ws["shrunk_rate"].to_numpy())
+            + config.affinity_weight * mean_log_lift
+            + config.activity_weight * activity.to_numpy()
+        )
+        ws["raw_score"] = 1 / (1 + np.exp(-logit))
+        ws["score"] = (
+            config.calibration.apply(ws["raw_score"]) if config.calibration else ws["raw_score"]
+        )
+        size = ws["ttm_revenue"].clip(lower=0)
+        low, high = ws["p10_annual_spend"], ws["p90_annual_spend"]
+        ws["expected_annual_revenue"] = (ws["median_share_of_wallet"] * size).clip(low, high)
+        ws["expected_annual_revenue_p10"] = (ws["p10_share_of_wallet"] * size).clip(low, high)
+        ws["expected_annual_revenue_p90"] = (ws["p90_share_of_wallet"] * size).clip(low, high)
+        ws["action_type"] = "whitespace"
+        ws["reason"] = [
+            f"{rate:.0%} of accounts like yours buy {category}, a median "
+            f"{_money(median)} a year; you buy none"
+            + (f"; you already buy {related}" if isinstance(related, str) else "")
+            for rate, category, median, related in zip(
+                ws["adoption_rate"],
+                ws["category"],
+                ws["median_annual_spend"],
+                ws["related_category"],
+                strict=True,
+            )
+        ]
+
+    if not under.empty:
+        gap_fraction = 1 - under["share"] / under["peer_share"]
+        under["raw_score"] = under["shrunk_rate"] * gap_fraction
+        under["score"] = (
+            config.calibration.apply(under["raw_score"])
+            if config.calibration
+            else under["raw_score"]
+        )
+        size = under["ttm_revenue"].clip(lower=0)
+        room = (under["p90_annual_spend"] - under["ttm_net_amount"]).clip(lower=0)
+
+        def missing(share: pd.Series) -> pd.Series:
+            return ((share - under["share"]) * size).clip(lower=0).clip(upper=room)
+
+        under["expected_annual_revenue"] = missing(under["peer_share"])
+        under["expected_annual_revenue_p10"] = missing(under["peer_share_p10"])
+        under["expected_annual_revenue_p90"] = missing(under["peer_share_p90"])
+        under["action_type"] = "under_buying"
+        under["reason"] = [
+            f"Accounts like yours of similar size put {peer:.0%} of their spend into "
+            f"{category}; you put {own:.0%} ({_money(amount)} a year), about "
+            f"{_money(gap)} a year less"
+            for peer, category, own, amount, gap in zip(
+                under["peer_share"],
+                under["category"],
+                under["share"],
+                under["ttm_net_amount"],
+                under["expected_annual_revenue"],
+                strict=True,
+            )
+        ]
+
+    candidates = pd.concat([f for f in (ws, under) if not f.empty], ignore_index=True)
+    if candidates.empty:
+        candidates = pd.DataFrame(columns=[*ACTION_COLUMNS, "raw_score", "profile_id"]).drop(
+            columns=["rank", "items", "as_of"]
+        )
+    return candidates, suppressed
+
+
+def _rank(frame: pd.DataFrame) -> pd.Series:
+    """Rank per customer: score, then expected revenue, then category name."""
+    ordered = frame.sort_values(
+        ["customer_id", "score", "expected_annual_revenue", "category"],
+        ascending=[True, False, False, True],
+        kind="stable",
+    )
+    ranks = ordered.groupby("customer_id").cumcount() + 1
+    return ranks.reindex(frame.index)
+
+
+def growth_actions(
+    customers: pd.DataFrame,
+    customer_category: pd.DataFrame,
+    profiles: Profiles,
+    *,
+    as_of: date,
+    config: GrowthConfig = GrowthConfig(),
+    customer_products: pd.DataFrame | None = None,
+    products: pd.DataFrame | None = None,
+) -> GrowthResult:
+    """Growth actions per customer x category, ranked per customer.
+
+    Takes ``customers`` (one row per customer), ``customer_category`` (one row per customer x
+    category bought up to as-of), ``profiles`` from :func:`ml.profiles.build_profiles` on the
+    same frames, and optionally ``customer_products`` (one row per customer x product with
+    TTM sales) and ``products`` (one row per product) for the items column. Returns
+    :class:`GrowthResult`: ``actions`` one row per customer x category recommended,
+    ``suppressed`` one row per customer x category considered and left out.
+    """
+    candidates, suppressed = _candidates(customers, customer_category, profiles, config)
+
+    below = (candidates["expected_annual_revenue"] < config.min_expected_annual_revenue) | (
+        candidates["score"] < config.min_score
+    )
+    kept = candidates[~below].copy()
+    kept["rank"] = _rank(kept)
+    beyond = kept["rank"] > config.max_actions_per_customer
+    suppressed = pd.concat(
+        [
+            suppressed,
+            candidates.loc[below, ["customer_id", "category"]].assign(
+                suppression_reason="below_threshold"
+            ),
+            kept.loc[beyond, ["customer_id", "category"]].assign(
+                suppression_reason="beyond_max_actions"
+            ),
+        ],
+        ignore_index=True,
+    )
+    actions = kept[~beyond]
+
+    items = _top_items(customer_products, products, profiles.customer_profiles, config.n_items)
+    actions = actions.merge(items, on=["profile_id", "category"], how="left")
+    actions["items"] = actions["items"].fillna("")
+    actions["as_of"] = as_of
+    actions["reason"] = actions["reason"] + "."
+    actions = (
+        actions[ACTION_COLUMNS]
+        .astype({"rank": "int64", "score": float})
+        .sort_values(["customer_id", "rank"], ignore_index=True)
+    )
+    suppressed = suppressed[SUPPRESSED_COLUMNS].sort_values(
+        ["customer_id", "category"], ignore_index=True
+    )
+    logger.info(
+        "growth actions: %d (%s); suppressed: %s",
+        len(actions),
+        actions["action_type"].value_counts().to_dict(),
+        suppressed["suppression_reason"].value_counts().to_dict(),
+    )
+    return GrowthResult(actions=actions, suppressed=suppressed)
+
+
+def precision_recall_at_k(
+    recommendations: pd.DataFrame,
+    adopted: pd.DataFrame,
+    *,
+    customer_ids: pd.Series | list,
+    k: int,
+) -> tuple[float, float]:
+    """Precision@k and recall@k over a fixed set of customers.
+
+    recommendations: one row per customer x category with ``rank`` (1 = best).
+    adopted: one row per customer x category first bought in the horizon.
+    Precision = hits among the top-k / (k x number of customers); the denominator is fixed so
+    that a method cannot raise its precision by leaving slots empty. Recall = hits /
+    adoptions of those customers. A zero denominator gives nan.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k!r}")
+    check_columns(recommendations, ("customer_id", "category", "rank"), "recommendations")
+    check_columns(adopted, ("customer_id", "category"), "adopted")
+    ids = set(customer_ids)
+    top = recommendations[
+        recommendations["customer_id"].isin(ids) & (recommendations["rank"] <= k)
+    ][["customer_id", "category"]].drop_duplicates()
+    truth = adopted[adopted["customer_id"].isin(ids)][["customer_id", "category"]]
+    truth = truth.drop_duplicates()
+    hits = len(top.merge(truth, on=["customer_id", "category"]))
+    precision = hits / (k * len(ids)) if ids else float("nan")
+    recall = hits / len(truth) if len(truth) else float("nan")
+    return precision, recall
+
+
+def adoption_backtest(
+    customers: pd.DataFrame,
+    customer_category: pd.DataFrame,
+    profiles: Profiles,
+    adopted: pd.DataFrame,
+    *,
+    k: int = 3,
+    config: GrowthConfig = GrowthConfig(),
+    n_bins: int = 10,
+) -> BacktestResult:
+    """Score whitespace as of an earlier date against the categories then first bought.
+
+    Takes the frames as of the earlier date (same grains as :func:`growth_actions`),
+    ``profiles`` built from them, and ``adopted`` (one row per customer x category first
+    bought in the ``config.horizon_days`` after that date). Every whitespace candidate is
+    scored, before the thresholds and the per-customer cap, so that the calibration sees
+    the whole range of raw scores. Customers evaluated: those active under
+    ``config.max_days_since_last_order``. Returns :class:`BacktestResult`.
+    """
+    check_columns(adopted, ("customer_id", "category"), "adopted")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins!r}")
+    candidates, _ = _candidates(customers, customer_category, profiles, config)
+    outcomes = candidates[candidates["action_type"] == "whitespace"][
+        ["customer_id", "category", "raw_score", "score", "expected_annual_revenue"]
+    ].copy()
+    outcomes["rank"] = _rank(outcomes)
+
+    evaluated = customers.loc[
+        customers["days_since_last_order"] <= config.max_days_since_last_order, "customer_id"
+    ]
+    ever = customer_category.loc[
+        customer_category["lifetime_net_amount"] > 0, ["customer_id", "category"]
+    ]
+    truth = adopted[["customer_id", "category"]].drop_duplicates()
+    truth = truth[truth["customer_id"].isin(set(evaluated))]
+    repeat = truth.merge(ever.drop_duplicates(), on=["customer_id", "category"])
+    if len(repeat):
+        logger.warning(
+            "%d adoptions are categories already bought before as-of (e.g. customer_id %r, "
+            "category %r); they are not counted",
+            len(repeat),
+            repeat["customer_id"].iloc[0],
+            repeat["category"].iloc[0],
+        )
+        truth = truth.merge(repeat, how="left", indicator=True)
+        truth = truth[truth["_merge"] == "left_only"].drop(columns="_merge")
+
+    outcomes = outcomes.merge(
+        truth.assign(is_adopted=True), on=["customer_id", "category"], how="left"
+    )
+    outcomes["is_adopted"] = outcomes["is_adopted"].fillna(False).astype(bool)
+    precision, recall = precision_recall_at_k(outcomes, truth, customer_ids=evaluated, k=k)
+
+    table = pd.DataFrame(columns=["bin", "score_min", "score_max", "n_candidates"])
+    if len(outcomes):
+        bins = pd.qcut(
+            outcomes["score"].rank(method="first"), q=min(n_bins, len(outcomes)), labels=False
+        )
+        table = (
+            outcomes.assign(bin=bins + 1)
+            .groupby("bin")
+            .agg(
+                score_min=("score", "min"),
+                score_max=("score", "max"),
+                n_candidates=("score", "size"),
+                mean_score=("score", "mean"),
+                adoption_rate=("is_adopted", "mean"),
+            )
+            .reset_index()
+        )
+    return BacktestResult(
+        k=k,
+        precision_at_k=precision,
+        recall_at_k=recall,
+        n_customers=int(evaluated.nunique()),
+        n_adoptions=len(truth),
+        outcomes=outcomes[["customer_id", "category", "raw_score", "score", "rank", "is_adopted"]],
+        calibration_table=table,
+    )
+
+
+def fit_score_calibration(outcomes: pd.DataFrame, *, horizon_days: int) -> ScoreCalibration:
+    """Isotonic map from raw score to observed adoption, from back-test outcomes.
+
+    outcomes: one row per customer x whitespace candidate with raw_score and is_adopted
+    (as in :attr:`BacktestResult.outcomes`). Deterministic: ties are pooled by scikit-learn's
+    pool-adjacent-violators algorithm, which has no random step.
+    """
+    check_columns(outcomes, ("raw_score", "is_adopted"), "outcomes")
+    if outcomes.empty:
+        raise ValueError("outcomes is empty; a calibration needs back-test candidates")
+    model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    model.fit(outcomes["raw_score"].to_numpy(float), outcomes["is_adopted"].to_numpy(float))
+    return ScoreCalibration(
+        horizon_days=horizon_days,
+        raw_score=tuple(float(v) for v in model.X_thresholds_),
+        probability=tuple(float(v) for v in model.y_thresholds_),
+    )
