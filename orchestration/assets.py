@@ -98,6 +98,7 @@ def buying_profiles(context: AssetExecutionContext, longtail: LongtailSettings):
         write_table(con, "longtail.customer_profiles", profiles.customer_profiles)
         write_table(con, "longtail.profile_categories", profiles.profile_categories)
         write_table(con, "longtail.profile_selection", profiles.selection)
+        write_table(con, "longtail.profile_centroids", profiles.centroids)
     context.log.info(
         "%d profiles from %d best customers",
         len(profiles.profiles),
@@ -123,7 +124,10 @@ def _load_profiles(con) -> Profiles:
         profile_categories=read_frame(
             con, "select * from longtail.profile_categories order by profile_id, category"
         ),
-        selection=read_frame(con, "select * from longtail.profile_selection"),
+        selection=read_frame(con, "select * from longtail.profile_selection order by k"),
+        centroids=read_frame(
+            con, "select * from longtail.profile_centroids order by profile_id, feature"
+        ),
     )
 
 

@@ -1,0 +1,327 @@
+"""Quality of recovery actions on simulated and real order lines, next to two naive rules.
+
+    python benchmarks/recovery_quality.py              # simulated seeds + Online Retail II
+    python benchmarks/recovery_quality.py --calibrate  # refit ml/recovery.py's calibration
+
+Simulated: precision, recall, recall on positives at least two cycles old, and the share of
+each look-alike kind flagged, per seed. Real: pairs flagged as of 2011-06-09 that bought
+nothing, or under half the expected, over the following six months.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ml.evaluation import (  # noqa: E402
+    LOOK_ALIKES,
+    flag_gap_multiple,
+    flag_no_order_for,
+    flag_quality,
+    future_shortfall,
+    truth_positives,
+)
+from ml.recovery import RecoveryConfig, recovery_actions  # noqa: E402
+from ml.simulate import simulate  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = REPO / "data" / "online_retail_ii" / "online_retail_ii_combined.csv.gz"
+SEEDS = {0: date(2025, 6, 30), 1: date(2025, 8, 20), 2: date(2025, 2, 15)}
+CALIBRATION_SEEDS = {
+    1001: date(2025, 6, 30),
+    1002: date(2025, 8, 20),
+    1003: date(2025, 2, 15),
+    1004: date(2025, 11, 10),
+}
+
+PAIR_ORDERS_SQL = """
+with daily as (
+    select
+        customer_id,
+        category,
+        cast(order_date as date) as order_date,
+        sum(quantity * unit_price) as net_amount,
+    from lines
+    where cast(order_date as date) <= $as_of
+    group by all
+    having sum(quantity * unit_price) > 0
+)
+
+select
+    *,
+    order_date - lag(order_date) over pair_days as days_since_previous,
+    row_number() over pair_days as order_seq,
+from daily
+window pair_days as (partition by customer_id, category order by order_date)
+order by customer_id, category, order_date
+"""
+
+CATEGORY_MONTHS_SQL = """
+select
+    category,
+    date_trunc('month', cast(order_date as date)) as month_start,
+    sum(quantity * unit_price) as net_amount,
+    count(distinct customer_id) as n_customers,
+from lines
+where cast(order_date as date) <= $as_of
+group by all
+order by category, month_start
+"""
+
+
+def build_inputs(con: duckdb.DuckDBPyConnection, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """pair_orders and category_months from the view ``lines`` (one row per order line)."""
+    params = {"as_of": as_of}
+    pair_orders = con.execute(PAIR_ORDERS_SQL, params).df()
+    category_months = con.execute(CATEGORY_MONTHS_SQL, params).df()
+    return pair_orders, category_months
+
+
+def simulated_run(seed: int, as_of: date, n_customers: int) -> dict[str, dict[str, float]]:
+    started = time.perf_counter()
+    data = simulate(n_customers=n_customers, as_of=as_of, seed=seed)
+    simulated = time.perf_counter() - started
+    con = duckdb.connect()
+    con.register("lines", data.order_lines)
+    pair_orders, category_months = build_inputs(con, as_of)
+    started = time.perf_counter()
+    result = recovery_actions(pair_orders, category_months, as_of=as_of)
+    judged = time.perf_counter() - started
+    print(
+        f"seed {seed} as of {as_of}: {len(data.order_lines):,} lines ({simulated:.1f} s), "
+        f"{len(pair_orders):,} pair-days, recovery {judged:.1f} s"
+    )
+    return {
+        "longtail": flag_quality(result.actions, data.truth_recovery, as_of),
+        "no order 90 days": flag_quality(
+            flag_no_order_for(pair_orders, as_of), data.truth_recovery, as_of
+        ),
+        "gap > 2x median": flag_quality(
+            flag_gap_multiple(pair_orders, as_of), data.truth_recovery, as_of
+        ),
+    }
+
+
+def print_simulated(results: dict[int, dict[str, dict[str, float]]]) -> None:
+    columns = [
+        "precision",
+        "recall",
+        "detectable_recall",
+        "detectable_recall_defection",
+        "detectable_recall_decline",
+        "n_flagged",
+    ] + [f"flagged_share_{kind}" for kind in LOOK_ALIKES]
+    rows = []
+    for seed, by_rule in results.items():
+        for rule, figures in by_rule.items():
+            rows.append({"seed": seed, "rule": rule, **{c: figures[c] for c in columns}})
+    table = pd.DataFrame(rows).rename(
+        columns=lambda c: c.replace("flagged_share_", "fl_").replace("detectable_recall", "det")
+    )
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    longtail = table[table["rule"] == "longtail"]
+    look_alike = longtail[[c for c in longtail.columns if c.startswith("fl_")]]
+    print(
+        "targets on every seed: precision >= 0.90: "
+        f"{bool((longtail['precision'] >= 0.90).all())}; detectable defection recall >= 0.85: "
+        f"{bool((longtail['det_defection'] >= 0.85).all())}; every look-alike <= 3%: "
+        f"{bool((look_alike.fillna(0) <= 0.03).all().all())}"
+    )
+
+
+def clean_real_lines(con: duckdb.DuckDBPyConnection) -> None:
+    """View ``lines``: Online Retail II lines with a customer, positive price and quantity,
+    no cancellation or adjustment invoice, exact duplicates dropped."""
+    con.execute(
+        f"""
+        create or replace table raw_lines as
+        select distinct * exclude (source_sheet)
+        from read_csv('{REAL_DATA}', header = true, all_varchar = true)
+        """
+    )
+    con.execute(
+        """
+        create or replace table clean_lines as
+        select
+            "Invoice" as order_id,
+            cast("InvoiceDate" as timestamp) as order_ts,
+            cast(cast("Customer ID" as double) as bigint)::varchar as customer_id,
+            upper(trim("StockCode")) as product_id,
+            trim("Description") as product_name,
+            cast("Quantity" as integer) as quantity,
+            cast("Price" as double) as unit_price,
+        from raw_lines
+        where "Customer ID" is not null
+            and cast("Price" as double) > 0
+            and cast("Quantity" as integer) > 0
+            and not (upper("Invoice") like 'C%' or upper("Invoice") like 'A%')
+        """
+    )
+
+
+def real_categories(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """product_id -> category from ml.categories.derive_categories."""
+    from ml.categories import derive_categories
+
+    products = con.execute(
+        """
+        select
+            product_id,
+            mode(product_name) as product_name,
+            cast(null as varchar) as source_category,
+            sum(quantity * unit_price) as net_revenue,
+        from clean_lines
+        group by product_id
+        """
+    ).df()
+    pairs = con.execute(
+        """
+        with order_products as (
+            select distinct order_id, product_id from clean_lines
+        ),
+
+        top_products as (
+            select product_id from order_products
+            group by product_id order by count(*) desc limit 1500
+        )
+
+        select
+            a.product_id,
+            b.product_id as other_product_id,
+            count(*) as n_orders,
+        from order_products as a
+        inner join order_products as b
+            on a.order_id = b.order_id and a.product_id < b.product_id
+        where a.product_id in (select product_id from top_products)
+            and b.product_id in (select product_id from top_products)
+        group by all
+        having count(*) >= 20
+        """
+    ).df()
+    categories = derive_categories(products, pairs)
+    return categories.loc[:, ["product_id", "category"]]
+
+
+def real_backtest(as_of: date = date(2011, 6, 9)) -> None:
+    con = duckdb.connect()
+    started = time.perf_counter()
+    clean_real_lines(con)
+    categories = real_categories(con)
+    con.register("product_categories", categories)
+    con.execute(
+        """
+        create or replace view lines as
+        select
+            l.customer_id,
+            coalesce(c.category, 'Other') as category,
+            cast(l.order_ts as date) as order_date,
+            l.quantity,
+            l.unit_price,
+        from clean_lines as l
+        left join product_categories as c using (product_id)
+        """
+    )
+    pair_orders, category_months = build_inputs(con, as_of)
+    all_pair_orders, _ = build_inputs(con, date(2099, 1, 1))
+    prepared = time.perf_counter() - started
+    started = time.perf_counter()
+    result = recovery_actions(pair_orders, category_months, as_of=as_of)
+    judged = time.perf_counter() - started
+    n_categories = categories["category"].nunique()
+    print(
+        f"\nOnline Retail II as of {as_of}: {len(pair_orders):,} pair-days, {n_categories} "
+        f"categories, {pair_orders[['customer_id', 'category']].drop_duplicates().shape[0]:,}"
+        f" pairs; prepared in {prepared:.1f} s, recovery {judged:.1f} s"
+    )
+    rules = {
+        "longtail": result.actions,
+        "no order 90 days": flag_no_order_for(pair_orders, as_of),
+        "gap > 2x median": flag_gap_multiple(pair_orders, as_of),
+    }
+    rows = [
+        {"rule": name, **future_shortfall(flagged, all_pair_orders, as_of)}
+        for name, flagged in rules.items()
+    ]
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if len(result.actions):
+        print(
+            result.actions.head(3)[
+                ["customer_id", "category", "signal", "score", "reason"]
+            ].to_string(index=False)
+        )
+
+
+def calibrate(n_customers: int) -> None:
+    """Fit isotonic maps from each signal's z-score to the chance the pair is a real loss."""
+    from sklearn.isotonic import IsotonicRegression
+
+    z_by_signal: dict[str, list[np.ndarray]] = {"lapsed": [], "declining": []}
+    y_by_signal: dict[str, list[np.ndarray]] = {"lapsed": [], "declining": []}
+    config = RecoveryConfig()
+    for seed, as_of in CALIBRATION_SEEDS.items():
+        data = simulate(n_customers=n_customers, as_of=as_of, seed=seed)
+        con = duckdb.connect()
+        con.register("lines", data.order_lines)
+        pair_orders, category_months = build_inputs(con, as_of)
+        evidence = recovery_actions(pair_orders, category_months, as_of=as_of).evidence
+        positive = pd.MultiIndex.from_frame(
+            truth_positives(data.truth_recovery, as_of)[["customer_id", "category"]]
+        )
+        label = pd.MultiIndex.from_frame(evidence[["customer_id", "category"]]).isin(positive)
+        eligible = (evidence["n_orders"] >= config.min_orders) & (
+            evidence["days_since"] <= config.max_days_since_last_order
+        )
+        lapse = eligible & (evidence["e_cycles"] >= config.min_cycles_overdue)
+        decline = eligible & (evidence["e_decline_ratio"] <= config.max_decline_ratio)
+        z_by_signal["lapsed"].append(evidence.loc[lapse, "e_z_lapse"].to_numpy())
+        y_by_signal["lapsed"].append(label[lapse.to_numpy()])
+        z_by_signal["declining"].append(evidence.loc[decline, "e_z_decline"].to_numpy())
+        y_by_signal["declining"].append(label[decline.to_numpy()])
+        print(
+            f"seed {seed} as of {as_of}: {lapse.sum()} lapse and {decline.sum()} decline candidates"
+        )
+    grid = np.round(np.arange(0.0, 8.01, 0.5), 2)
+    print("\n_CALIBRATION = {")
+    for signal in ("lapsed", "declining"):
+        z = np.concatenate(z_by_signal[signal])
+        y = np.concatenate(y_by_signal[signal]).astype(float)
+        keep = np.isfinite(z)
+        model = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")
+        model.fit(z[keep], y[keep])
+        probability = np.round(model.predict(grid), 3)
+        print(f"    # {signal}: {keep.sum()} candidates, {int(y[keep].sum())} real")
+        print(f'    "{signal}": ({tuple(grid.tolist())},\n        {tuple(probability.tolist())}),')
+    print("}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1200)
+    parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument("--skip-real", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.calibrate:
+        calibrate(args.customers)
+        return
+    results = {seed: simulated_run(seed, as_of, args.customers) for seed, as_of in SEEDS.items()}
+    print_simulated(results)
+    if not args.skip_real:
+        real_backtest()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Recovery actions on tiny hand-made histories: real losses flagged, look-alikes held."""
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.recovery import RecoveryConfig, category_seasonality, recovery_actions
+
+AS_OF = date(2025, 6, 30)
+
+
+def _orders(customer: str, category: str, days: list[date], amounts: list[float] | float):
+    """One row per order day of one pair."""
+    if not isinstance(amounts, list):
+        amounts = [amounts] * len(days)
+    return pd.DataFrame(
+        {
+            "customer_id": customer,
+            "category": category,
+            "order_date": days,
+            "net_amount": amounts,
+        }
+    )
+
+
+def _every(first: date, last: date, step_days: int) -> list[date]:
+    return [first + timedelta(days=d) for d in range(0, (last - first).days + 1, step_days)]
+
+
+def _flat_months(categories: list[str], first: date = date(2023, 1, 1)) -> pd.DataFrame:
+    months = pd.date_range(first, AS_OF, freq="MS")
+    return pd.DataFrame(
+        [
+            {"category": c, "month_start": m.date(), "net_amount": 1000.0, "n_customers": 50}
+            for c in categories
+            for m in months
+        ]
+    )
+
+
+def _run(orders: pd.DataFrame, months: pd.DataFrame | None = None, as_of: date = AS_OF):
+    months = _flat_months(sorted(orders["category"].unique())) if months is None else months
+    return recovery_actions(orders, months, as_of=as_of)
+
+
+def _row(frame: pd.DataFrame, customer: str, category: str) -> pd.Series:
+    rows = frame[(frame["customer_id"] == customer) & (frame["category"] == category)]
+    assert len(rows) == 1, f"expected one row for {customer}/{category}, got {len(rows)}"
+    return rows.iloc[0]
+
+
+def test_weekly_buyer_silent_for_ten_weeks_is_flagged_lapsed():
+    days = _every(date(2023, 7, 3), AS_OF - timedelta(days=70), 7)
+    result = _run(_orders("A", "Dairy", days, 200.0))
+
+    action = _row(result.actions, "A", "Dairy")
+    assert action["signal"] == "lapsed"
+    assert action["score"] >= 0.9
+    assert action["last_order_date"] == days[-1]
+    assert action["expected_next_order_date"] == days[-1] + timedelta(days=7)
+    assert action["days_overdue"] == 63
+    assert action["typical_gap_days"] == pytest.approx(7, abs=0.1)
+    # 200 every 7 days is about 870 a month and 10,430 a year.
+    assert action["typical_monthly_spend"] == pytest.approx(200 * 365 / 7 / 12, rel=0.01)
+    assert action["annual_revenue_at_risk"] == pytest.approx(200 * 365 / 7, rel=0.01)
+    assert "about every 7 days" in action["reason"]
+    assert "nothing for 70 days, 10.0 cycles" in action["reason"]
+    account = result.accounts.iloc[0]
+    assert (account["customer_id"], account["n_categories_at_risk"]) == ("A", 1)
+
+
+def test_buyer_still_ordering_at_a_third_of_its_spend_is_flagged_declining():
+    days = _every(date(2023, 7, 3), AS_OF, 7)
+    amounts = [300.0 if d <= AS_OF - timedelta(days=28) else 100.0 for d in days]
+    result = _run(_orders("B", "Bakery", days, amounts))
+
+    action = _row(result.actions, "B", "Bakery")
+    assert action["signal"] == "declining"
+    assert action["score"] >= 0.8
+    # The 365 days before the last 28 hold 53 orders of 300 = 15,900, so 1,219.7 expected in
+    # 28 days against 400 bought (33%); the rest of 15,900 a year is at risk.
+    expected = 15_900 / 365 * 28
+    assert action["annual_revenue_at_risk"] == pytest.approx(15_900 * (1 - 400 / expected), 0.01)
+    assert action["typical_monthly_spend"] == pytest.approx(15_900 / 12, rel=0.01)
+    assert "last 28 days 400 against about 1,220 expected (33%)" in action["reason"]
+
+
+def test_category_bought_twice_is_a_one_off_and_never_flagged():
+    orders = _orders("C", "Kitchen Equipment", [date(2024, 3, 1), date(2024, 3, 20)], 500.0)
+    result = _run(orders)
+
+    assert result.actions.empty
+    held = _row(result.not_flagged, "C", "Kitchen Equipment")
+    assert held["reason_code"] == "one_off"
+
+
+def test_unusually_large_last_order_pushes_the_next_order_out():
+    days = _every(date(2023, 7, 1), AS_OF - timedelta(days=35), 14)
+    amounts = [100.0] * (len(days) - 1) + [400.0]
+    result = _run(_orders("D", "Dry Goods", days, amounts))
+
+    assert result.actions.empty
+    assert _row(result.not_flagged, "D", "Dry Goods")["reason_code"] == "stock_up"
+    # The same rhythm and silence with a normal last order is a lapse.
+    normal = _run(_orders("D", "Dry Goods", days, 100.0))
+    assert _row(normal.actions, "D", "Dry Goods")["signal"] == "lapsed"
+
+
+def test_summer_category_in_winter_is_not_lost():
+    as_of = date(2025, 12, 15)
+    days = [d for d in _every(date(2023, 5, 1), date(2025, 9, 30), 10) if 5 <= d.month <= 9]
+    months = pd.date_range("2023-01-01", "2025-11-01", freq="MS")
+    category_months = pd.DataFrame(
+        {
+            "category": "Ice Cream",
+            "month_start": months.date,
+            "net_amount": 1.0,
+            "n_customers": [100 if 5 <= m.month <= 9 else 2 for m in months],
+        }
+    )
+    result = _run(_orders("E", "Ice Cream", days, 80.0), category_months, as_of)
+
+    assert result.actions.empty
+    assert _row(result.not_flagged, "E", "Ice Cream")["reason_code"] == "seasonal"
+
+
+def test_school_closed_every_summer_is_not_lost_in_august():
+    as_of = date(2025, 8, 20)
+    days = [d for d in _every(date(2023, 1, 2), date(2025, 6, 30), 7) if d.month not in (7, 8)]
+    orders = pd.concat(
+        [
+            _orders("S", "Dairy", days, 150.0),
+            _orders("S", "Fresh Produce", days, 220.0),
+        ]
+    )
+    result = _run(orders, as_of=as_of)
+
+    assert result.actions.empty
+    held = result.not_flagged.set_index("category")["reason_code"]
+    assert held.to_dict() == {"Dairy": "closed_period", "Fresh Produce": "closed_period"}
+
+
+def test_volatile_buyer_long_gap_is_within_its_swings():
+    gaps = [3, 41, 9, 66, 5, 28, 72, 4, 19, 55, 7, 60, 12, 35, 80, 6, 45, 15]
+    days = list(np.cumsum([0, *gaps]))
+    first = date(2024, 1, 8)
+    order_days = [first + timedelta(days=int(d)) for d in days]
+    amounts = [50.0, 400.0, 90.0, 700.0, 30.0, 250.0, 800.0, 40.0, 200.0, 500.0] * 2
+    as_of = order_days[-1] + timedelta(days=75)
+    result = _run(_orders("V", "Snacks", order_days, amounts[: len(order_days)]), as_of=as_of)
+
+    assert result.actions.empty
+    assert _row(result.not_flagged, "V", "Snacks")["reason_code"] == "volatile"
+
+
+def test_chunks_of_customers_give_the_same_actions_as_one_call():
+    lapse = _orders("A", "Dairy", _every(date(2023, 7, 3), AS_OF - timedelta(days=70), 7), 200.0)
+    steady = _orders("B", "Dairy", _every(date(2023, 7, 5), AS_OF, 7), 120.0)
+    months = _flat_months(["Dairy"])
+    together = recovery_actions(pd.concat([lapse, steady]), months, as_of=AS_OF).actions
+    apart = pd.concat(
+        [
+            recovery_actions(lapse, months, as_of=AS_OF).actions,
+            recovery_actions(steady, months, as_of=AS_OF).actions,
+        ],
+        ignore_index=True,
+    )
+
+    pd.testing.assert_frame_equal(together, apart, check_dtype=False)
+    assert list(together["customer_id"]) == ["A"]
+
+
+def test_orders_after_as_of_are_rejected_with_the_offending_row():
+    orders = _orders("A", "Dairy", [date(2025, 7, 1)], 10.0)
+    with pytest.raises(ValueError, match="on or before as_of 2025-06-30; row 0 has 2025-07-01"):
+        _run(orders)
+
+
+def test_config_rejects_a_score_threshold_outside_zero_to_one():
+    with pytest.raises(ValueError, match="min_score must be in \\(0, 1\\], got 1.5"):
+        RecoveryConfig(min_score=1.5)
+
+
+def test_seasonality_with_two_years_peaks_in_the_busy_months():
+    months = pd.date_range("2023-01-01", "2024-12-01", freq="MS")
+    frame = pd.DataFrame(
+        {
+            "category": "Ice Cream",
+            "month_start": months.date,
+            "net_amount": 1.0,
+            "n_customers": [100 if 6 <= m.month <= 8 else 10 for m in months],
+        }
+    )
+    index = category_seasonality(frame, as_of=date(2024, 12, 31)).set_index("month")["intensity"]
+
+    assert index.mean() == pytest.approx(1.0)
+    # log(100.5) - log(10.5) = 2.26: the summer months are about 9.6 times the others.
+    assert index[7] / index[1] == pytest.approx(100.5 / 10.5, rel=0.01)
