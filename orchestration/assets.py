@@ -1,17 +1,15 @@
 """Python assets: categories, buying profiles, growth and recovery actions, opportunity sizing."""
 
-from __future__ import annotations
-
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from dagster_dbt import get_asset_key_for_model
+
 from ml.categories import derive_categories, load_overrides
 from ml.growth import growth_actions as compute_growth_actions
 from ml.opportunity import opportunity_summary as compute_opportunity_summary
+from ml.profiles import Profiles, build_profiles
 from ml.recovery import RecoveryResult
 from ml.recovery import recovery_actions as compute_recovery_actions
-
-from ml.profiles import Profiles, build_profiles
 from orchestration.dbt import warehouse_core, warehouse_marts
 from orchestration.ingest.mapping import load_mapping
 from orchestration.settings import LongtailSettings
@@ -228,6 +226,7 @@ def _recovery_in_chunks(con, chunk_customers: int, as_of, log) -> RecoveryResult
         actions=pd.concat([p.actions for p in parts], ignore_index=True),
         not_flagged=pd.concat([p.not_flagged for p in parts], ignore_index=True),
         accounts=pd.concat([p.accounts for p in parts], ignore_index=True),
+        evidence=pd.concat([p.evidence for p in parts], ignore_index=True),
     )
 
 

@@ -4,8 +4,6 @@ A failed check stops `published_tables` from running, so readers keep the last g
 A suite that errors raises, which Dagster shows as a broken check rather than bad data.
 """
 
-from __future__ import annotations
-
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
@@ -94,11 +92,12 @@ def customer_profiles_valid(longtail: LongtailSettings) -> AssetCheckResult:
 @asset_check(asset=growth_actions, blocking=True)
 def growth_actions_valid(longtail: LongtailSettings) -> AssetCheckResult:
     """Keys unique, scores in [0, 1], money finite and non-negative, a reason on every action,
-    and no action for a category the account (or a sibling account) already buys."""
+    and no whitespace action for a category the account already buys."""
     with connect(longtail.warehouse_path, read_only=True) as con:
         frame = read_frame(
             con,
-            "select g.*, s.customer_id is not null as already_buys "
+            "select g.*, g.action_type = 'whitespace' and s.customer_id is not null "
+            "as whitespace_already_bought "
             "from longtail.growth_actions g left join marts.customer_category_summary s "
             "on s.customer_id = g.customer_id and s.category = g.category",
         )
@@ -123,7 +122,8 @@ def growth_actions_valid(longtail: LongtailSettings) -> AssetCheckResult:
         + v.between("expected_annual_revenue", 0, MAX_MONEY)
         + v.between("rank", 1, None)
         + v.non_empty_text("reason")
-        + v.in_set("already_buys", [False]),
+        + v.in_set("action_type", ["whitespace", "under_buying"])
+        + v.in_set("whitespace_already_bought", [False]),
     )
     return _result(outcome, "growth_actions_valid", longtail)
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from orchestration.settings import BUNDLED_MAPPING, BUNDLED_ORDERS, DBT_PROJECT_DIR
+from orchestration.settings import BUNDLED_MAPPING, BUNDLED_ORDERS, DBT_PROJECT_DIR, dbt_executable
 
 log = logging.getLogger("longtail")
 
@@ -29,8 +29,6 @@ def prepare_dbt_manifest() -> Path:
     Dagster builds its dbt assets from the manifest when the definitions are loaded, so this
     runs before they are imported, never at import time.
     """
-    from orchestration.dbt import dbt_executable
-
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
     if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(DBT_PROJECT_DIR):
         return manifest
@@ -228,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Dagster prints the run's progress itself; the root logger only reports problems.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
     return args.func(args)
 

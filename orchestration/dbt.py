@@ -1,12 +1,8 @@
 """The dbt project as Dagster assets: one build before the categories step, one after."""
 
-from __future__ import annotations
-
 import json
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext
@@ -19,7 +15,7 @@ from dagster_dbt import (
 )
 
 from orchestration.ingest.mapping import load_mapping
-from orchestration.settings import DBT_PROJECT_DIR, LongtailSettings
+from orchestration.settings import DBT_PROJECT_DIR, LongtailSettings, dbt_executable
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -28,12 +24,6 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 CORE_SELECT = "fqn:*"
 CORE_EXCLUDE = "source:longtail+"
 MARTS_SELECT = "source:longtail+"
-
-
-def dbt_executable() -> str:
-    """The virtualenv's own dbt: `.venv/bin/python` runs without an activated PATH."""
-    candidate = Path(sys.executable).with_name("dbt")
-    return str(candidate) if candidate.exists() else "dbt"
 
 
 def dbt_resource() -> DbtCliResource:

@@ -1,7 +1,5 @@
 """The Longtail code location: assets, checks, the refresh job and its weekly schedule."""
 
-from __future__ import annotations
-
 from dagster import (
     AssetSelection,
     DefaultScheduleStatus,

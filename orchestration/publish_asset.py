@@ -1,7 +1,5 @@
 """The publish step as an asset: runs only when every blocking check upstream has passed."""
 
-from __future__ import annotations
-
 import json
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset

@@ -1,7 +1,5 @@
 """The input asset: the distributor's export read, as text, into the warehouse."""
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from orchestration.ingest.mapping import load_mapping

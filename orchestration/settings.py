@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -12,6 +13,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_ORDERS = REPO_ROOT / "data" / "online_retail_ii" / "online_retail_ii_combined.csv.gz"
 BUNDLED_MAPPING = REPO_ROOT / "config" / "mappings" / "online_retail_ii.yaml"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+def dbt_executable() -> str:
+    """The virtualenv's own dbt: `.venv/bin/python` runs without an activated PATH."""
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
 
 
 def _pick(value: str, env_name: str, default: str) -> str:
