@@ -1,0 +1,40 @@
+{# Trimmed text, with empty text read as missing. #}
+{% macro clean_text(column) -%}
+    nullif(trim({{ column }}), '')
+{%- endmacro %}
+
+{#
+    Customer ids arrive as text from sources that sometimes wrote them as
+    floats: trimmed, upper-cased, and one trailing '.0' removed, so that
+    '12345.0' and ' 12345 ' name one customer. A float column's empty cell
+    arrives as 'nan', which names no customer.
+#}
+{% macro normalise_customer_id(column) -%}
+    {%- set upper_text = 'upper(trim(' ~ column ~ '))' -%}
+    nullif(
+        case
+            when {{ upper_text }} in ('NAN', 'NULL', 'NONE') then ''
+            when {{ dbt.right(upper_text, "2") }} = '.0'
+                then substr(
+                    {{ upper_text }},
+                    1,
+                    {{ dbt.length(upper_text) }} - 2
+                )
+            else {{ upper_text }}
+        end,
+        ''
+    )
+{%- endmacro %}
+
+{# Text for a quarantine detail: the value in quotes, or the word empty. #}
+{% macro quoted_or_empty(column) -%}
+    coalesce(
+        {{ dbt.concat(["''''", column, "''''"]) }},
+        'empty'
+    )
+{%- endmacro %}
+
+{# True when text begins with prefix (both expressions). #}
+{% macro starts_with(text, prefix) -%}
+    substr({{ text }}, 1, {{ dbt.length(prefix) }}) = {{ prefix }}
+{%- endmacro %}
