@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import os
 import subprocess
@@ -11,7 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-from orchestration.settings import BUNDLED_MAPPING, BUNDLED_ORDERS, DBT_PROJECT_DIR, dbt_executable
+from orchestration.settings import (
+    BUNDLED_MAPPING,
+    BUNDLED_ORDERS,
+    DBT_PROJECT_DIR,
+    dbt_executable,
+    dbt_vars,
+)
 
 log = logging.getLogger("longtail")
 
@@ -23,31 +30,43 @@ def _newest_source_mtime(project: Path) -> float:
     return max(p.stat().st_mtime for p in files if p.exists())
 
 
-def prepare_dbt_manifest() -> Path:
-    """Parse the dbt project when its manifest is missing or older than its sources.
+def prepare_dbt_manifest(run_vars: dict | None = None, warehouse: Path | None = None) -> Path:
+    """Parse the dbt project when its manifest is missing, older than its sources, or was
+    parsed with other variables.
 
     Dagster builds its dbt assets from the manifest when the definitions are loaded, so this
-    runs before they are imported, never at import time.
+    runs before they are imported, never at import time. Parsing with the run's variables
+    lets both dbt builds of the run reuse the parse instead of repeating it.
     """
-    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
-    if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(DBT_PROJECT_DIR):
+    target = DBT_PROJECT_DIR / "target"
+    manifest = target / "manifest.json"
+    stamp = target / "longtail_parse_vars.json"
+    warehouse = warehouse or Path(".longtail/warehouse.duckdb").resolve()
+    # The profile (the warehouse path) is part of what a parse is valid for, like the vars.
+    wanted = json.dumps({"vars": run_vars or {}, "warehouse": str(warehouse)}, sort_keys=True)
+    if (
+        manifest.exists()
+        and manifest.stat().st_mtime >= _newest_source_mtime(DBT_PROJECT_DIR)
+        and stamp.exists()
+        and stamp.read_text() == wanted
+    ):
         return manifest
-    log.info("parsing the dbt project (manifest missing or stale)")
+    log.info("parsing the dbt project")
     env = dict(os.environ)
-    env.setdefault("LONGTAIL_WAREHOUSE", str(Path(".longtail/warehouse.duckdb").resolve()))
-    subprocess.run(
-        [
-            dbt_executable(),
-            "parse",
-            "--quiet",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-        ],
-        check=True,
-        env=env,
-    )
+    env["LONGTAIL_WAREHOUSE"] = str(warehouse)
+    command = [
+        dbt_executable(),
+        "parse",
+        "--quiet",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+    ]
+    if run_vars:
+        command += ["--vars", json.dumps(run_vars)]
+    subprocess.run(command, check=True, env=env)
+    stamp.write_text(wanted)
     return manifest
 
 
@@ -119,7 +138,10 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     if args.as_of:
         dt.date.fromisoformat(args.as_of)
 
-    prepare_dbt_manifest()
+    prepare_dbt_manifest(
+        dbt_vars(Path(args.mapping), dt.date.fromisoformat(args.as_of) if args.as_of else None),
+        warehouse=home / "warehouse.duckdb",
+    )
     from dagster import DagsterInstance
 
     from orchestration.definitions import defs
@@ -154,7 +176,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":
                 error = event.event_specific_data.error
-                message = error.message.strip().splitlines()[-1] if error else ""
+                while error is not None and error.cause is not None:
+                    error = error.cause
+                message = error.message.strip().splitlines()[0] if error else ""
                 print(f"  step {event.step_key} failed: {message}")
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:
@@ -228,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # Dagster prints the run's progress itself; the root logger only reports problems.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger().handlers[0].setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     return args.func(args)
 

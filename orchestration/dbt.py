@@ -3,7 +3,6 @@
 import json
 import os
 from collections.abc import Iterator
-from typing import Any
 
 from dagster import AssetExecutionContext
 from dagster_dbt import (
@@ -14,8 +13,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.ingest.mapping import load_mapping
-from orchestration.settings import DBT_PROJECT_DIR, LongtailSettings, dbt_executable
+from orchestration.settings import DBT_PROJECT_DIR, LongtailSettings, dbt_executable, dbt_vars
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -34,15 +32,6 @@ def dbt_resource() -> DbtCliResource:
     )
 
 
-def dbt_vars(settings: LongtailSettings) -> dict[str, Any]:
-    mapping = load_mapping(settings.mapping_path)
-    as_of = settings.as_of_date
-    return {
-        "as_of_date": as_of.isoformat() if as_of else None,
-        "order_date_formats": list(mapping.order_date_formats),
-    }
-
-
 class _Translator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props) -> str:  # noqa: D102
         return "warehouse"
@@ -57,7 +46,9 @@ def _build(
     # dbt reads the warehouse path from the environment that DbtCliResource hands down;
     # it offers no per-invocation environment, so the run's value is set here.
     os.environ["LONGTAIL_WAREHOUSE"] = os.fspath(settings.warehouse_path)
-    args = ["build", "--vars", json.dumps(dbt_vars(settings))]
+    run_vars = dbt_vars(settings.mapping_path, settings.as_of_date)
+    # Unit tests pin the SQL logic and run in the test suite; a refresh runs the data tests.
+    args = ["build", "--vars", json.dumps(run_vars), "--exclude-resource-type", "unit_test"]
     yield from dbt.cli(args, context=context).stream()
 
 

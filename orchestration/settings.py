@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource
 
@@ -13,6 +14,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_ORDERS = REPO_ROOT / "data" / "online_retail_ii" / "online_retail_ii_combined.csv.gz"
 BUNDLED_MAPPING = REPO_ROOT / "config" / "mappings" / "online_retail_ii.yaml"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+def dbt_vars(mapping_path: Path, as_of: dt.date | None) -> dict[str, Any]:
+    """The dbt variables of a run. The same dict must reach `dbt parse` and `dbt build`:
+    dbt re-parses the whole project whenever the variables differ from the last parse."""
+    from orchestration.ingest.mapping import load_mapping
+
+    mapping = load_mapping(mapping_path)
+    return {
+        "as_of_date": as_of.isoformat() if as_of else None,
+        "order_date_formats": list(mapping.order_date_formats),
+    }
 
 
 def dbt_executable() -> str:
