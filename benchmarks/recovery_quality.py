@@ -39,12 +39,16 @@ logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO / "data" / "online_retail_ii" / "online_retail_ii_combined.csv.gz"
 SEEDS = {0: date(2025, 6, 30), 1: date(2025, 8, 20), 2: date(2025, 2, 15)}
+# Held out like seeds 0-2: neither calibrated nor tuned on.
+HELD_OUT_SEEDS = {3001: date(2025, 5, 12), 3002: date(2025, 9, 30), 3003: date(2025, 12, 20)}
 CALIBRATION_SEEDS = {
     1001: date(2025, 6, 30),
     1002: date(2025, 8, 20),
     1003: date(2025, 2, 15),
     1004: date(2025, 11, 10),
 }
+
+FLAGGED: list[pd.DataFrame] = []  # Longtail's actions per simulated seed, with truth
 
 PAIR_ORDERS_SQL = """
 with daily as (
@@ -103,6 +107,11 @@ def simulated_run(seed: int, as_of: date, n_customers: int) -> dict[str, dict[st
         f"seed {seed} as of {as_of}: {len(data.order_lines):,} lines ({simulated:.1f} s), "
         f"{len(pair_orders):,} pair-days, recovery {judged:.1f} s"
     )
+    positive = pd.MultiIndex.from_frame(
+        truth_positives(data.truth_recovery, as_of)[["customer_id", "category"]]
+    )
+    keys = pd.MultiIndex.from_frame(result.actions[["customer_id", "category"]].astype(str))
+    FLAGGED.append(result.actions.assign(is_real=keys.isin(positive)))
     return {
         "longtail": flag_quality(result.actions, data.truth_recovery, as_of),
         "no order 90 days": flag_quality(
@@ -264,12 +273,32 @@ def real_backtest(as_of: date = date(2011, 6, 9)) -> None:
         )
 
 
+def calibration_candidates(evidence: pd.DataFrame, config: RecoveryConfig) -> dict[str, pd.Series]:
+    """Rows of ``recovery_actions(...).evidence`` that each signal's score is fitted on."""
+    eligible = (evidence["n_orders"] >= config.min_orders) & (
+        evidence["days_since"] <= config.max_days_since_last_order
+    )
+    return {
+        "lapsed": eligible & (evidence["e_cycles"] >= config.min_cycles_overdue),
+        "account": eligible & (evidence["e_account_cycles"] >= config.min_cycles_overdue),
+        "declining": eligible & (evidence["e_decline_ratio"] <= config.max_decline_ratio),
+    }
+
+
+CALIBRATION_EVIDENCE = {"lapsed": "e_z_lapse", "account": "e_z_account", "declining": "e_z_decline"}
+CALIBRATION_GRID = {
+    "lapsed": np.arange(0.0, 40.01, 1.0),
+    "account": np.arange(0.0, 40.01, 1.0),
+    "declining": np.arange(0.0, 8.01, 0.5),
+}
+
+
 def calibrate(n_customers: int) -> None:
-    """Fit isotonic maps from each signal's z-score to the chance the pair is a real loss."""
+    """Fit isotonic maps from each signal's evidence to the chance the pair is a real loss."""
     from sklearn.isotonic import IsotonicRegression
 
-    z_by_signal: dict[str, list[np.ndarray]] = {"lapsed": [], "declining": []}
-    y_by_signal: dict[str, list[np.ndarray]] = {"lapsed": [], "declining": []}
+    z_by_signal: dict[str, list[np.ndarray]] = {s: [] for s in CALIBRATION_EVIDENCE}
+    y_by_signal: dict[str, list[np.ndarray]] = {s: [] for s in CALIBRATION_EVIDENCE}
     config = RecoveryConfig()
     for seed, as_of in CALIBRATION_SEEDS.items():
         data = simulate(n_customers=n_customers, as_of=as_of, seed=seed)
@@ -280,31 +309,41 @@ def calibrate(n_customers: int) -> None:
         positive = pd.MultiIndex.from_frame(
             truth_positives(data.truth_recovery, as_of)[["customer_id", "category"]]
         )
-        label = pd.MultiIndex.from_frame(evidence[["customer_id", "category"]]).isin(positive)
-        eligible = (evidence["n_orders"] >= config.min_orders) & (
-            evidence["days_since"] <= config.max_days_since_last_order
-        )
-        lapse = eligible & (evidence["e_cycles"] >= config.min_cycles_overdue)
-        decline = eligible & (evidence["e_decline_ratio"] <= config.max_decline_ratio)
-        z_by_signal["lapsed"].append(evidence.loc[lapse, "e_z_lapse"].to_numpy())
-        y_by_signal["lapsed"].append(label[lapse.to_numpy()])
-        z_by_signal["declining"].append(evidence.loc[decline, "e_z_decline"].to_numpy())
-        y_by_signal["declining"].append(label[decline.to_numpy()])
+        keys = evidence[["customer_id", "category"]].astype(str)
+        label = pd.MultiIndex.from_frame(keys).isin(positive)
+        candidates = calibration_candidates(evidence, config)
+        for signal, column in CALIBRATION_EVIDENCE.items():
+            rows = candidates[signal].to_numpy()
+            z_by_signal[signal].append(evidence.loc[rows, column].to_numpy())
+            y_by_signal[signal].append(label[rows])
         print(
-            f"seed {seed} as of {as_of}: {lapse.sum()} lapse and {decline.sum()} decline candidates"
+            f"seed {seed} as of {as_of}: "
+            + ", ".join(f"{int(c.sum())} {s} candidates" for s, c in candidates.items())
         )
-    grid = np.round(np.arange(0.0, 8.01, 0.5), 2)
     print("\n_CALIBRATION = {")
-    for signal in ("lapsed", "declining"):
+    for signal in CALIBRATION_EVIDENCE:
         z = np.concatenate(z_by_signal[signal])
         y = np.concatenate(y_by_signal[signal]).astype(float)
         keep = np.isfinite(z)
         model = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")
         model.fit(z[keep], y[keep])
+        grid = np.round(CALIBRATION_GRID[signal], 2)
         probability = np.round(model.predict(grid), 3)
         print(f"    # {signal}: {keep.sum()} candidates, {int(y[keep].sum())} real")
         print(f'    "{signal}": ({tuple(grid.tolist())},\n        {tuple(probability.tolist())}),')
     print("}")
+
+
+def print_reliability(flagged: list[pd.DataFrame]) -> None:
+    """Mean score against the share really lost, per score bin, over all simulated seeds."""
+    frame = pd.concat(flagged, ignore_index=True)
+    bins = [0.8, 0.85, 0.9, 0.95, 0.99, 1.0001]
+    frame["bin"] = pd.cut(frame["score"], bins, right=False)
+    table = frame.groupby(["signal", "bin"], observed=True).agg(
+        n_flagged=("score", "size"), mean_score=("score", "mean"), precision=("is_real", "mean")
+    )
+    print("\nreliability of flagged scores (all seeds):")
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
 
 
 def main() -> None:
@@ -312,13 +351,16 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1200)
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--held-out", action="store_true", help="also seeds 3001-3003")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.calibrate:
         calibrate(args.customers)
         return
-    results = {seed: simulated_run(seed, as_of, args.customers) for seed, as_of in SEEDS.items()}
+    seeds = {**SEEDS, **(HELD_OUT_SEEDS if args.held_out else {})}
+    results = {seed: simulated_run(seed, as_of, args.customers) for seed, as_of in seeds.items()}
     print_simulated(results)
+    print_reliability(FLAGGED)
     if not args.skip_real:
         real_backtest()
 

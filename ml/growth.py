@@ -35,6 +35,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 
 from ml.profiles import (
     CUSTOMER_CATEGORY_COLUMNS,
@@ -144,7 +145,10 @@ class GrowthConfig:
     max_days_since_last_order: int = 365
     adoption_prior_strength: float = 5.0
     lift_smoothing: float = 1.0
-    affinity_weight: float = 1.0
+    basket_weight: float = 1.0
+    basket_regularisation: float = 1.0
+    profile_weight: float = 0.0
+    affinity_weight: float = 0.0
     activity_weight: float = 0.5
     n_items: int = 3
     calibration: ScoreCalibration | None = field(default=None)
@@ -172,12 +176,18 @@ class GrowthConfig:
         non_negative = {
             "min_expected_annual_revenue": self.min_expected_annual_revenue,
             "adoption_prior_strength": self.adoption_prior_strength,
+            "basket_weight": self.basket_weight,
+            "profile_weight": self.profile_weight,
             "affinity_weight": self.affinity_weight,
             "activity_weight": self.activity_weight,
         }
         for name, value in non_negative.items():
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
+        if self.basket_regularisation <= 0:
+            raise ValueError(
+                f"basket_regularisation must be > 0, got {self.basket_regularisation!r}"
+            )
         if self.lift_smoothing <= 0:
             raise ValueError(f"lift_smoothing must be > 0, got {self.lift_smoothing!r}")
         if self.calibration is not None and self.calibration.horizon_days != self.horizon_days:
@@ -247,6 +257,35 @@ def _category_log_lift(bought: pd.DataFrame, smoothing: float) -> pd.DataFrame:
     log_lift = np.log((together + smoothing) / (expected + smoothing))
     np.fill_diagonal(log_lift, 0.0)
     return pd.DataFrame(log_lift, index=bought.columns, columns=bought.columns)
+
+
+def _basket_model(bought: pd.DataFrame, regularisation: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Probability that each customer buys each category, given the other categories it buys.
+
+    bought: customer x category 0/1 (True = bought before as-of). For every category an
+    L2-penalised logistic regression (inverse strength ``regularisation``) of "buys it" on
+    the other categories is fitted over all customers; lbfgs has no random step. Returns
+    (probability: customer x category, coefficient: category x other category, 0 on the
+    diagonal). A category every customer buys, or none does, gets its observed rate and no
+    coefficients.
+    """
+    x = bought.to_numpy(dtype=float)
+    n_categories = x.shape[1]
+    probability = np.zeros_like(x)
+    coefficient = np.zeros((n_categories, n_categories))
+    for c in range(n_categories):
+        y = x[:, c]
+        others = np.delete(x, c, axis=1)
+        if y.min() == y.max() or others.shape[1] == 0:
+            probability[:, c] = y.mean() if len(y) else 0.0
+            continue
+        model = LogisticRegression(C=regularisation, max_iter=1000).fit(others, y)
+        probability[:, c] = model.predict_proba(others)[:, 1]
+        coefficient[c, np.arange(n_categories) != c] = model.coef_[0]
+    return (
+        pd.DataFrame(probability, index=bought.index, columns=bought.columns),
+        pd.DataFrame(coefficient, index=bought.columns, columns=bought.columns),
+    )
 
 
 def _size_peer_shares(
@@ -362,6 +401,11 @@ def _candidates(
         else pd.DataFrame(dtype=bool)
     )
     log_lift = _category_log_lift(bought, config.lift_smoothing)
+    basket_probability, basket_coefficient = (
+        _basket_model(bought, config.basket_regularisation)
+        if not bought.empty
+        else (pd.DataFrame(dtype=float), pd.DataFrame(dtype=float))
+    )
 
     ttm = cc[cc["ttm_net_amount"] > 0].copy()
     ttm["share"] = ttm["ttm_net_amount"] / ttm.groupby("customer_id")["ttm_net_amount"].transform(
@@ -379,7 +423,9 @@ def _candidates(
     pc["shrunk_rate"] = (pc["n_adopters"] + prior * pc["category"].map(overall_rate)) / (
         pc["n_best"] + prior
     )
-    pc = pc[pc["adoption_rate"] >= config.min_adoption_rate]
+    # Whitespace may come from the basket model alone (checked after scoring); under-buying
+    # needs enough of the profile's best customers buying the category to compare with.
+    pc["is_profile_category"] = pc["adoption_rate"] >= config.min_adoption_rate
 
     best_orders = (
         cust[cust["is_best_customer"]]
@@ -427,7 +473,7 @@ def _candidates(
     inactive = grid["days_since_last_order"] > config.max_days_since_last_order
     sibling = ~grid["own_buys"] & grid["family_buys"]
     whitespace = ~inactive & ~grid["own_buys"] & ~grid["family_buys"]
-    buys_ttm = ~inactive & grid["own_buys"] & (grid["share"] > 0)
+    buys_ttm = ~inactive & grid["own_buys"] & (grid["share"] > 0) & grid["is_profile_category"]
 
     # Under-buying: compare with the size peers among the profile's best adopters.
     best_ttm = ttm.merge(
@@ -482,12 +528,39 @@ def _candidates(
         ws["related_category"] = np.where(
             best_lift > 0, names[best_col] if len(names) else None, None
         )
+
+        # What the account's own basket says: the basket model's probability, and as the
+        # related category the bought one that raises it most.
+        basket_rows = basket_probability.index.get_indexer(ws["customer_id"])
+        basket_cols = basket_probability.columns.get_indexer(ws["category"])
+        ws["basket_probability"] = np.where(
+            (basket_rows >= 0) & (basket_cols >= 0),
+            basket_probability.to_numpy()[basket_rows, basket_cols]
+            if len(basket_probability)
+            else 0.0,
+            0.0,
+        )
+        if len(basket_coefficient):
+            coef_rows = basket_coefficient.to_numpy()[
+                basket_coefficient.index.get_indexer(ws["category"])
+            ]
+            coef_rows = coef_rows[:, basket_coefficient.columns.get_indexer(log_lift.columns)]
+            pull = np.where(own_matrix, coef_rows, -np.inf)
+            pull_col = pull.argmax(axis=1)
+            pull_best = pull[np.arange(len(ws)), pull_col]
+            ws["related_category"] = np.where(pull_best > 0, names[pull_col], None)
+        ws["mean_log_lift"] = mean_log_lift
+        ws = ws[
+            (ws["adoption_rate"] >= config.min_adoption_rate)
+            | (ws["basket_probability"] >= config.min_adoption_rate)
+        ].copy()
         activity = np.log(
             (ws["ttm_orders"].clip(lower=0) + 1) / (ws["profile_best_ttm_orders"].fillna(0) + 1)
         )
         logit = (
-            _logit(ws["shrunk_rate"].to_numpy())
-            + config.affinity_weight * mean_log_lift
+            config.basket_weight * _logit(ws["basket_probability"].to_numpy())
+            + config.profile_weight * _logit(ws["shrunk_rate"].to_numpy())
+            + config.affinity_weight * ws["mean_log_lift"].to_numpy()
             + config.activity_weight * activity.to_numpy()
         )
         ws["raw_score"] = 1 / (1 + np.exp(-logit))
@@ -503,7 +576,11 @@ def _candidates(
         ws["reason"] = [
             f"{rate:.0%} of accounts like yours buy {category}, a median "
             f"{_money(median)} a year; you buy none"
-            + (f"; you already buy {related}" if isinstance(related, str) else "")
+            + (
+                f"; accounts that buy {related}, as you do, tend to buy it too"
+                if isinstance(related, str)
+                else ""
+            )
             for rate, category, median, related in zip(
                 ws["adoption_rate"],
                 ws["category"],

@@ -7,6 +7,9 @@ data up to as-of), with the next expected order pushed out after an unusually la
 - lapsed: no order for longer than the pair's own gaps make likely;
 - declining: still ordering, but spend in a recent window well below the pair's own rate.
 
+A lapse is also judged on the whole account (days with an order in any category): when a
+customer stops buying everything at once, each of its pairs takes the account's evidence.
+
 The evidence of each is a z-score; a calibration table fitted on back-tests over simulated
 data (see ``_CALIBRATION``) turns it into a score that behaves like the probability that the
 pair is really lost or declining. Everything except category seasonality is computed per
@@ -54,22 +57,37 @@ ACCOUNT_COLUMNS = (
     "score",
 )
 
-# Isotonic fits of "pair is a real defection or decline" on each signal's z-score, over
+# Isotonic fits of "pair is a real defection or decline" on each signal's evidence, over
 # back-tests on simulated data: seeds 1001-1004, 1,200 customers (about 1.1 M lines) each,
 # as-of dates 2025-06-30, 2025-08-20, 2025-02-15 and 2025-11-10. Reproduce with
-# `python benchmarks/recovery_quality.py --calibrate`. Knots: (z, probability).
+# `python benchmarks/recovery_quality.py --calibrate`. Knots: (evidence, probability).
+# Evidence: lapsed and account, log odds up to a constant (see ``_lapse_log_odds``);
+# declining, a z-score.
+# fmt: off
 _CALIBRATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    # lapsed: 4,999 candidates, 2,377 real
+    # lapsed: 4,548 candidates, 2,333 real
     "lapsed": (
-        (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0),
-        (0.0, 0.018, 0.079, 0.174, 0.299, 0.436, 0.762, 0.921, 0.949, 0.962, 0.981, 0.981, 1.0),
+        tuple(np.round(np.arange(0.0, 40.01, 1.0), 2).tolist()),
+        (0.0, 0.0, 0.0, 0.0, 0.06, 0.07, 0.12, 0.225, 0.313, 0.364, 0.642, 0.739, 0.9, 0.941,
+         0.977, 0.977, 0.99, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999,
+         0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 1.0, 1.0, 1.0,
+         1.0, 1.0),
     ),
-    # declining: 2,408 candidates, 668 real
+    # account: 4,673 candidates, 1,029 real
+    "account": (
+        tuple(np.round(np.arange(0.0, 40.01, 1.0), 2).tolist()),
+        (0.079, 0.079, 0.09, 0.104, 0.121, 0.121, 0.226, 0.226, 0.226, 0.226, 0.468, 0.625,
+         0.789, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+         1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
+    ),
+    # declining: 5,901 candidates, 1,495 real
     "declining": (
-        (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0),
-        (0.034, 0.034, 0.105, 0.166, 0.298, 0.416, 0.611, 0.698, 0.788, 0.84, 0.944, 0.944, 1.0),
+        tuple(np.round(np.arange(0.0, 8.005, 0.5), 2).tolist()),
+        (0.0, 0.0, 0.065, 0.136, 0.242, 0.398, 0.511, 0.667, 0.776, 0.831, 0.898, 0.925, 0.926,
+         0.963, 1.0, 1.0, 1.0),
     ),
 }
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,8 @@ class RecoveryConfig:
     volatile_sigma: spread of log gaps (or amounts) from which a buyer counts as volatile.
     closure_p_value: how unlikely an empty stretch of weeks must be, given the customer's
         order rate, to be learned as a yearly closure.
+    unseen_closure_days: days of a whole account's silence allowed for as a possible closure
+        when its history does not cover the same days a year earlier.
     calibration: (z knots, probability knots) per signal; defaults to the shipped fit.
     """
 
@@ -101,12 +121,13 @@ class RecoveryConfig:
     min_cycles_overdue: float = 1.5
     stock_up_ratio: float = 2.0
     max_decline_ratio: float = 0.6
-    decline_window_cycles: tuple[float, ...] = (4.0, 8.0)
+    decline_window_cycles: tuple[float, ...] = (3.0, 6.0, 12.0)
     decline_window_days: tuple[float, float] = (28.0, 182.0)
     baseline_days: float = 365.0
     max_days_since_last_order: int = 400
     volatile_sigma: float = 0.6
     closure_p_value: float = 0.01
+    unseen_closure_days: int = 63
     calibration: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(
         default_factory=lambda: dict(_CALIBRATION)
     )
@@ -134,7 +155,7 @@ class RecoveryConfig:
             )
         if not 0 < self.closure_p_value < 1:
             raise ValueError(f"closure_p_value must be in (0, 1), got {self.closure_p_value}")
-        for signal in ("lapsed", "declining"):
+        for signal in ("lapsed", "account", "declining"):
             if signal not in self.calibration:
                 raise ValueError(f"calibration has no knots for signal '{signal}'")
             z, p = self.calibration[signal]
@@ -187,7 +208,7 @@ def category_seasonality(category_months: pd.DataFrame, *, as_of: date) -> pd.Da
     around a linear trend, shrunk towards no seasonality in proportion to the years seen.
     """
     _check_columns(category_months, CATEGORY_MONTH_COLUMNS, "category_months")
-    frame = category_months.loc[:, ["category", "month_start", "n_customers"]].copy()
+    frame = category_months.loc[:, ["category", "month_start", "net_amount"]].copy()
     frame["month_start"] = pd.to_datetime(frame["month_start"]).dt.to_period("M")
     last_full = pd.Period(as_of, "M") - (
         0 if (pd.Timestamp(as_of) + pd.Timedelta(days=1)).day == 1 else 1
@@ -196,8 +217,12 @@ def category_seasonality(category_months: pd.DataFrame, *, as_of: date) -> pd.Da
     rows = []
     for category, group in frame.groupby("category", sort=True):
         months = pd.period_range(group["month_start"].min(), last_full, freq="M")
-        buyers = group.groupby("month_start")["n_customers"].sum().reindex(months, fill_value=0)
-        log_buyers = np.log(buyers.to_numpy(dtype=float) + 0.5)
+        spend = group.groupby("month_start")["net_amount"].sum().reindex(months, fill_value=0)
+        spend = np.maximum(spend.to_numpy(dtype=float), 0.0)
+        # Spend, not buyers: a customer ordering weekly in season still shows as a buyer in a
+        # month with one order, so buyers flatten the dip (simulated Ice Cream, 3% of peak
+        # orders in January, kept about 10% of its buyers); the floor is 1% of a mean month.
+        log_buyers = np.log(spend + 0.01 * max(spend.mean(), 1e-9))
         month_of = months.month.to_numpy()
         if len(months) >= 24:
             decomposition = seasonal_decompose(
@@ -341,6 +366,13 @@ def recovery_actions(
     pair_category = pd.Index(categories).get_indexer(pair_keys["category"])
 
     closures = _closed_weeks(customer_code, orders["day"].to_numpy(), config.closure_p_value)
+    customer_days = (
+        pd.DataFrame({"customer": customer_code, "day": orders["day"].to_numpy()})
+        .assign(amount=orders["net_amount"].to_numpy(dtype=float))
+        .groupby(["customer", "day"], sort=True, as_index=False)["amount"]
+        .sum()
+    )
+    unseen = _unseen_closures(customer_days, as_of_day, config.unseen_closure_days)
     calendar = _Calendar(
         orders["day"].min() - 1,
         as_of_day + 3 * 365,
@@ -348,6 +380,7 @@ def recovery_actions(
         closures,
         pair_category,
         pair_customer,
+        unseen,
     )
 
     day = orders["day"].to_numpy()
@@ -373,6 +406,59 @@ def recovery_actions(
             use_stock_up=use_stock_up,
         )
 
+    # The whole account as one buyer: days with an order in any category, in a time that
+    # runs as fast as its most in-season category (an account buying only summer lines is
+    # not missing in winter).
+    n_customers = int(customer_code.max()) + 1
+    account_intensity = np.zeros((n_customers, 12))
+    np.maximum.at(account_intensity, pair_customer, intensity[pair_category])
+    account_intensity /= account_intensity.mean(axis=1, keepdims=True)
+    intensity_rows, account_row = np.unique(account_intensity, axis=0, return_inverse=True)
+    account_calendar = _Calendar(
+        orders["day"].min() - 1,
+        as_of_day + 3 * 365,
+        intensity_rows,
+        closures,
+        account_row.ravel(),
+        np.arange(n_customers),
+        unseen,
+    )
+    account_code = customer_days["customer"].to_numpy()
+    account_day = customer_days["day"].to_numpy()
+    everyone = np.arange(n_customers)
+    as_of_accounts = np.full(n_customers, as_of_day)
+    account = {}
+    for scale in ("season", "full"):
+        tau_as_of = account_calendar.time(everyone, as_of_accounts, scale)
+        account[scale] = _pair_evidence(
+            account_code,
+            account_calendar.time(account_code, account_day, scale),
+            customer_days["amount"].to_numpy(),
+            tau_as_of,
+            tau_as_of - account_calendar.time(everyone, as_of_accounts - 365, scale),
+            n_customers,
+            config,
+            # An unusually large last delivery covers the account as it covers a pair.
+            use_stock_up=scale == "full",
+        )
+    account_last = customer_days.groupby("customer")["day"].max().to_numpy()
+    pair_last = orders.groupby("pair")["day"].max().to_numpy()
+    for name, scale, _ in _VARIANTS:
+        account_scale = "season" if scale in ("calendar", "season") else "full"
+        account_log_odds = _lapse_log_odds(
+            account[account_scale]["log_survival"].to_numpy(), as_of_day - account_last
+        )[pair_customer]
+        pair_log_odds = _lapse_log_odds(
+            evidence[name]["log_survival"].to_numpy(), as_of_day - pair_last
+        )
+        evidence[name]["pair_lapse"] = pair_log_odds
+        evidence[name]["account_lapse"] = account_log_odds
+        evidence[name]["account_cycles"] = account[account_scale]["cycles"].to_numpy()[
+            pair_customer
+        ]
+        evidence[name]["z_lapse"] = pair_log_odds
+        evidence[name]["z_account"] = account_log_odds
+
     facts = _pair_facts(pair, day, amount, len(pair_keys), as_of_day)
     result = _decide(pair_keys, facts, evidence, calendar, as_of, as_of_day, config)
     logger.info(
@@ -384,6 +470,36 @@ def recovery_actions(
         len(result.not_flagged),
     )
     return result
+
+
+def _lapse_log_odds(log_survival: np.ndarray, days_since: np.ndarray) -> np.ndarray:
+    """Log odds, up to a constant, that a silence is a loss rather than a long gap.
+
+    A buyer that stops does so at a roughly steady rate per calendar day, so the chance that
+    it stopped during the silence grows with the silence's length, while the chance that a
+    buyer still active stays silent that long is the survival of its gaps.
+    """
+    return np.log(np.maximum(days_since, 1)) - log_survival
+
+
+def _unseen_closures(
+    customer_days: pd.DataFrame, as_of_day: int, max_days: int
+) -> dict[int, tuple[int, int]]:
+    """Possible closures that no earlier year can confirm or rule out, per customer.
+
+    When a whole account has been silent since its last order and its history does not
+    reach back to the same days a year earlier, a yearly closure (a school's summer, a
+    seasonal business) cannot be told from a loss; the first ``max_days`` of the silence are
+    allowed for as closed. Returns (first, last) closed day by customer code.
+    """
+    span = customer_days.groupby("customer")["day"].agg(["min", "max"])
+    silent = span["max"] < as_of_day
+    unseen = span["min"] > span["max"] + 1 - 365
+    picked = span[silent & unseen & (max_days > 0)]
+    return {
+        int(cust): (int(last) + 1, int(min(last + max_days, as_of_day)))
+        for cust, last in picked["max"].items()
+    }
 
 
 _VARIANTS = (
@@ -448,6 +564,7 @@ class _Calendar:
         closures: dict[int, np.ndarray],
         pair_category: np.ndarray,
         pair_customer: np.ndarray,
+        unseen_closures: dict[int, tuple[int, int]] | None = None,
     ) -> None:
         self.first_day = int(first_day)
         days = np.arange(first_day, last_day + 1)
@@ -457,12 +574,18 @@ class _Calendar:
         week = np.minimum(doy // 7, 51)
         season = intensity[:, month]
         self.season_cum = np.cumsum(season, axis=1)
-        closed_pairs = np.flatnonzero(np.isin(pair_customer, list(closures)))
+        unseen_closures = unseen_closures or {}
+        open_days: dict[int, np.ndarray] = {}
+        for cust in set(closures) | set(unseen_closures):
+            is_open = ~closures[cust][week] if cust in closures else np.ones(len(days), bool)
+            if cust in unseen_closures:
+                start, end = unseen_closures[cust]
+                is_open[max(start - self.first_day, 0) : max(end - self.first_day + 1, 0)] = False
+            open_days[cust] = is_open
+        closed_pairs = np.flatnonzero(np.isin(pair_customer, list(open_days)))
         self.full_row = np.full(len(pair_category), -1)
         self.full_row[closed_pairs] = np.arange(len(closed_pairs))
-        rows = [
-            season[pair_category[p]] * ~closures[int(pair_customer[p])][week] for p in closed_pairs
-        ]
+        rows = [season[pair_category[p]] * open_days[int(pair_customer[p])] for p in closed_pairs]
         self.full_cum = np.cumsum(np.array(rows), axis=1) if rows else np.zeros((0, len(days)))
         self.pair_category = pair_category
         self.pair_customer = pair_customer
@@ -588,6 +711,7 @@ def _pair_evidence(
     survival = (1 - skip_share) * norm.sf(np.log(ratio) / sigma) + skip_share * norm.sf(
         np.log(ratio / 2) / sigma
     )
+    log_survival = np.log(np.clip(survival, 1e-15, 1.0))
     z_lapse = norm.isf(np.clip(survival, 1e-15, 1.0))
 
     rate = _spend_rate(frame, stats, config.baseline_days, n_pairs)
@@ -606,6 +730,7 @@ def _pair_evidence(
             "elapsed": elapsed,
             "cycles": ratio,
             "z_lapse": z_lapse,
+            "log_survival": log_survival,
             "daily_rate": rate,
             "year_length": year_length,
             "z_decline": decline["z"],
@@ -665,7 +790,7 @@ def _decline_evidence(
     best = {
         name: np.full(n_pairs, np.nan) for name in ("z", "ratio", "window", "recent", "expected")
     }
-    best["z"] = np.full(n_pairs, np.inf)
+    best["z"] = np.full(n_pairs, -np.inf)
     low, high = config.decline_window_days
     for cycles in config.decline_window_cycles:
         window = np.clip(cycles * typical_gap, low, high)
@@ -687,8 +812,8 @@ def _decline_evidence(
         variance = (sigma**2 + amount_sigma**2 + 0.5) * (1 / expected_orders + 1 / base_orders)
         z = -np.log(np.maximum(ratio, 0.02)) / np.sqrt(variance)
         z = np.where(usable & (recent > 0), z, -np.inf)
-        # A decline must show in every window: the weakest evidence counts.
-        better = z < best["z"]
+        # The window that shows the drop best counts; the calibration allows for the choice.
+        better = z > best["z"]
         for name, value in (
             ("z", z),
             ("ratio", ratio),
@@ -744,6 +869,9 @@ def _calibrated(z: np.ndarray, knots: tuple[tuple[float, ...], tuple[float, ...]
 def _score(evidence: pd.DataFrame, config: RecoveryConfig) -> tuple[np.ndarray, np.ndarray]:
     lapse = _calibrated(evidence["z_lapse"].to_numpy(), config.calibration["lapsed"])
     lapse = np.where(evidence["cycles"] >= config.min_cycles_overdue, lapse, 0.0)
+    account = _calibrated(evidence["z_account"].to_numpy(), config.calibration["account"])
+    account = np.where(evidence["account_cycles"] >= config.min_cycles_overdue, account, 0.0)
+    lapse = np.maximum(lapse, account)
     decline = _calibrated(evidence["z_decline"].to_numpy(), config.calibration["declining"])
     decline = np.where(evidence["decline_ratio"] <= config.max_decline_ratio, decline, 0.0)
     return lapse, decline

@@ -3,8 +3,28 @@
 The simulator plants what recovery and growth work must tell apart: real defections and
 declines next to look-alikes (seasonal categories, yearly closures, stock-ups, volatile
 buyers, one-off buys), and categories that customers start buying after the as-of date.
-Everything is drawn from one ``numpy`` generator seeded by ``seed``; the same arguments
-give the same frames, row for row.
+Everything is drawn from ``numpy`` generators seeded by ``seed``; the same arguments give
+the same frames, row for row.
+
+Which categories a customer buys. Each customer has a type (café, school, ...) with a base
+probability per category, and its own taste around it: categories come in complementary
+groups (``_TASTE_GROUPS``: coffee counter = hot drinks, bakery, dairy; takeaway = cups and
+boxes, soft drinks, snacks; cooking kitchen = produce, meat, dry goods, stocks, equipment;
+...), and every customer draws one standard-normal propensity per group. A category's
+log-odds for the customer is the type's log-odds plus ``_TASTE_STRENGTH`` times the mean
+propensity of the groups it belongs to, plus ``_TASTE_NOISE`` of its own. So within a type a
+café that serves food and one that sells only drinks differ, and their categories move
+together: a customer buying two of a group's categories is likely to want the third.
+
+- Before as-of, the customer buys each category with its own probability (at least one).
+- After as-of, an adopter (``_ADOPTION_RATE`` of customers) starts exactly one category it
+  has not bought, picked with weight equal to its own odds p / (1 - p) for that category:
+  the categories its taste says it lacks, not a uniform draw among its type's categories.
+- Its spend share in a category is the category's base share scaled by exp(``_TASTE_SPEND``
+  x taste offset), so taste shows in spend as well as in which categories appear.
+
+Longtail sees none of this: only the order lines. The taste is drawn from its own generator
+(seeded by ``seed``) so that the main generator makes the same number of draws as without it.
 """
 
 from __future__ import annotations
@@ -455,6 +475,28 @@ _PAIR_BEHAVIOUR_RATES = {
 }
 _CUSTOMER_CHURN_RATE = 0.02  # whole accounts that stop buying every category at one date
 _ADOPTION_RATE = 0.15  # customers that start one new category after as-of
+
+# Complementary category groups: a customer's propensity for a group raises or lowers the
+# odds of every category in it together. A category may sit in more than one group.
+_TASTE_GROUPS: dict[str, tuple[str, ...]] = {
+    "coffee counter": ("Hot Drinks", "Bakery", "Dairy"),
+    "takeaway": ("Paper & Disposables", "Soft Drinks", "Snacks & Confectionery"),
+    "cooking kitchen": (
+        "Fresh Produce",
+        "Meat & Poultry",
+        "Dry Goods",
+        "Soups & Stocks",
+        "Kitchen Equipment",
+    ),
+    "fish & frozen": ("Seafood", "Frozen Foods"),
+    "summer trade": ("Ice Cream", "BBQ & Outdoor"),
+    "winter trade": ("Heating Fuel", "Christmas Goods", "Soups & Stocks"),
+    "housekeeping": ("Cleaning & Hygiene", "Paper & Disposables"),
+}
+_TASTE_STRENGTH = 3.0  # log-odds per standard unit of group propensity
+_TASTE_NOISE = 0.5  # standard deviation of a category's own log-odds offset
+_TASTE_SPEND = 0.4  # how strongly the taste offset scales spend share
+_COMPLEMENT_PULL = 3.0  # log weight of adopting a category whose group-mates are all bought
 _SKIP_RATE = 0.03  # a steady buyer misses an order now and then (holiday, slow week)
 
 
@@ -585,6 +627,43 @@ def _type_weights() -> np.ndarray:
     return weights
 
 
+def _group_membership() -> np.ndarray:
+    """Whether each category belongs to each taste group, shape (n_groups, n_categories)."""
+    member = np.zeros((len(_TASTE_GROUPS), len(_CATEGORIES)), dtype=bool)
+    for g, names in enumerate(_TASTE_GROUPS.values()):
+        member[g, [CATEGORY_NAMES.index(name) for name in names]] = True
+    return member
+
+
+def _complement_share(buys: np.ndarray) -> np.ndarray:
+    """Share of each category's group-mates (other categories sharing a group) each customer
+    buys, shape (n_customers, n_categories); 0 for a category in no group."""
+    member = _group_membership().astype(float)
+    mates = ((member.T @ member) > 0).astype(float)
+    np.fill_diagonal(mates, 0.0)
+    n_mates = mates.sum(axis=0)
+    return (buys.astype(float) @ mates) / np.maximum(n_mates, 1.0)
+
+
+def _taste_offsets(seed: int, n_customers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's log-odds offset per category, and its standard deviation per category.
+
+    Returns (offsets of shape (n_customers, n_categories), sd of shape (n_categories,)).
+    Drawn from a generator of its own, seeded by ``seed``: one standard-normal propensity
+    per group in ``_TASTE_GROUPS``, averaged over the groups a category belongs to, plus
+    independent noise per category.
+    """
+    taste_rng = np.random.default_rng([seed, 1])
+    loading = _group_membership().astype(float)
+    n_groups = loading.sum(axis=0)
+    loading /= np.maximum(n_groups, 1.0)
+    propensity = taste_rng.standard_normal((n_customers, len(_TASTE_GROUPS)))
+    noise = taste_rng.normal(0.0, _TASTE_NOISE, (n_customers, len(_CATEGORIES)))
+    offsets = _TASTE_STRENGTH * propensity @ loading + noise
+    sd = np.sqrt(_TASTE_STRENGTH**2 * (loading**2).sum(axis=0) + _TASTE_NOISE**2)
+    return offsets, sd
+
+
 def _is_closed(day_numbers: np.ndarray, closed_start: np.ndarray, closed_length: np.ndarray):
     """Whether each day falls in its customer's yearly closure (start day-of-year, length)."""
     offset = (_day_of_year(day_numbers) - closed_start) % 365
@@ -618,15 +697,28 @@ def simulate(
     end_day = _day_number(_add_months(as_of, months_after))
     customers = _customers(rng, n_customers, start_day, as_of_day)
 
-    # Which categories each customer buys before as-of, and which it adopts after it.
-    weights = _type_weights()[customers["type_idx"].to_numpy()]
+    # Which categories each customer buys before as-of, and which it adopts after it: both
+    # follow the customer's own probabilities (type log-odds plus its taste offsets).
+    type_weights = _type_weights()[customers["type_idx"].to_numpy()]
+    taste, taste_sd = _taste_offsets(seed, n_customers)
+    # The type's log-odds are stretched so that, averaged over tastes, the share of a type's
+    # customers buying a category stays its _TYPE_MIX probability (logistic-normal mean by
+    # the probit approximation: E[sigmoid(a + sd Z)] ~ sigmoid(a / sqrt(1 + pi sd^2 / 8))).
+    stretch = np.sqrt(1 + np.pi * taste_sd**2 / 8)
+    type_logit = np.log(type_weights / (1 - type_weights)) * stretch
+    weights = 1 / (1 + np.exp(-(type_logit + taste)))
     buys = rng.random(weights.shape) < weights
     empty = ~buys.any(axis=1)
     buys[empty, weights[empty].argmax(axis=1)] = True
     adopter = rng.random(n_customers) < _ADOPTION_RATE
-    candidate = (~buys) & (weights >= 0.5)
+    candidate = ~buys
     adopter &= candidate.any(axis=1)
-    adopt_score = np.where(candidate, rng.random(weights.shape), -1.0)
+    # The pull of complements: an account adds what goes with what it already buys (lids
+    # after cups), so the weight is its odds times exp(_COMPLEMENT_PULL x the share of the
+    # category's group-mates it buys). A weighted pick without a second draw: the largest
+    # log(u) / weight among the candidates (Efraimidis and Spirakis).
+    odds = weights / (1 - weights) * np.exp(_COMPLEMENT_PULL * _complement_share(buys))
+    adopt_score = np.where(candidate, np.log(rng.random(weights.shape)) / odds, -np.inf)
     adopt_cat = adopt_score.argmax(axis=1)
 
     cust_idx, cat_idx = np.nonzero(buys)
@@ -639,8 +731,9 @@ def simulate(
 
     base_gap = np.array([c[2] for c in _CATEGORIES])
     share = np.array([c[3] for c in _CATEGORIES])
-    cust_share = np.where(buys, share, 0.0)
-    cust_share[adopt_cust, adopt_cat[adopt_cust]] = share[adopt_cat[adopt_cust]]
+    taste_share = share * np.exp(_TASTE_SPEND * taste)
+    cust_share = np.where(buys, taste_share, 0.0)
+    cust_share[adopt_cust, adopt_cat[adopt_cust]] = taste_share[adopt_cust, adopt_cat[adopt_cust]]
     cust_share /= cust_share.sum(axis=1, keepdims=True)
 
     gap = base_gap[cat_idx] * customers["gap_multiplier"].to_numpy()[cust_idx]
@@ -768,6 +861,14 @@ def simulate(
     n_one = rng.integers(1, 3, size=len(one_off_pairs))
     one_pair = np.repeat(one_off_pairs, n_one)
     one_day = rng.integers(pair_first[one_pair], as_of_day - 30)
+    # A closed customer buys nothing, one-offs included: move such a day to the eve of the
+    # closure.
+    one_closed_start = customers["closed_start"].to_numpy()[cust_idx][one_pair]
+    one_closed = _is_closed(
+        one_day, one_closed_start, customers["closed_length"].to_numpy()[cust_idx][one_pair]
+    )
+    into_closure = (_day_of_year(one_day) - one_closed_start) % 365
+    one_day = np.where(one_closed, one_day - into_closure - 1, one_day)
     one_amount = daily_spend[one_pair] * gap[one_pair] * rng.lognormal(0, 0.4, len(one_pair))
     order_pair = np.concatenate([order_pair, one_pair])
     order_day = np.concatenate([order_day, one_day])

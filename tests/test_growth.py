@@ -10,6 +10,7 @@ import pytest
 from ml.growth import (
     GrowthConfig,
     ScoreCalibration,
+    _basket_model,
     adoption_backtest,
     fit_score_calibration,
     growth_actions,
@@ -191,3 +192,24 @@ def test_backtest_scores_whitespace_against_later_first_purchases():
     outcomes = result.outcomes.set_index(["customer_id", "category"])
     assert outcomes.loc[("S1", "Cards"), "is_adopted"]
     assert result.calibration_table["n_candidates"].sum() == len(result.outcomes)
+
+
+def test_basket_model_gives_a_category_to_the_accounts_whose_basket_goes_with_it():
+    # Lids are bought by every cup buyer but one; nobody without cups buys lids.
+    bought = pd.DataFrame(
+        {
+            "Cups": [1, 1, 1, 1, 1, 0, 0, 0, 0, 0],
+            "Lids": [1, 1, 1, 1, 0, 0, 0, 0, 0, 0],
+            "Bread": [1, 0, 1, 0, 1, 0, 1, 0, 1, 0],
+            "Milk": [1] * 10,
+        },
+        index=[f"c{i}" for i in range(10)],
+    ).astype(bool)
+    probability, coefficient = _basket_model(bought, regularisation=1.0)
+    # The cup buyer without lids is far likelier to take lids than a customer without cups.
+    assert probability.loc["c4", "Lids"] > 2 * probability.loc["c5", "Lids"]
+    assert coefficient.loc["Lids", "Cups"] > 1.0
+    assert coefficient.loc["Lids", "Lids"] == 0.0
+    # A category every customer buys gets its observed rate and no coefficients.
+    assert probability["Milk"].eq(1.0).all()
+    assert coefficient.loc["Milk"].eq(0.0).all()

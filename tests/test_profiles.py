@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ml.profiles import ProfileConfig, build_profiles, spend_shares
+from ml.profiles import ProfileConfig, build_profiles, pick_k, spend_shares
 
 CONFIG = ProfileConfig(
     best_customer_min_ttm_revenue_quantile=0.5,
@@ -156,3 +156,12 @@ def test_duplicate_customer_rows_are_rejected_by_id():
     customers = pd.concat([customers, customers.iloc[[0]]])
     with pytest.raises(ValueError, match="'A0'"):
         build_profiles(customers, lines, config=CONFIG)
+
+
+def test_k_is_the_largest_within_the_silhouette_tolerance_of_the_best():
+    feasible = pd.DataFrame({"k": [3, 4, 5, 6], "silhouette": [0.070, 0.064, 0.066, 0.060]})
+    # Floor 0.9 x 0.070 = 0.063: k=5 is the largest above it; k=6 (0.060) is below.
+    assert pick_k(feasible, 0.1) == 5
+    assert pick_k(feasible, 0.0) == 3
+    with pytest.raises(ValueError, match="silhouette_tolerance.*1.0"):
+        ProfileConfig(silhouette_tolerance=1.0)

@@ -116,8 +116,8 @@ def test_summer_category_in_winter_is_not_lost():
         {
             "category": "Ice Cream",
             "month_start": months.date,
-            "net_amount": 1.0,
-            "n_customers": [100 if 5 <= m.month <= 9 else 2 for m in months],
+            "net_amount": [1000.0 if 5 <= m.month <= 9 else 20.0 for m in months],
+            "n_customers": 50,
         }
     )
     result = _run(_orders("E", "Ice Cream", days, 80.0), category_months, as_of)
@@ -189,12 +189,41 @@ def test_seasonality_with_two_years_peaks_in_the_busy_months():
         {
             "category": "Ice Cream",
             "month_start": months.date,
-            "net_amount": 1.0,
-            "n_customers": [100 if 6 <= m.month <= 8 else 10 for m in months],
+            "net_amount": [1000.0 if 6 <= m.month <= 8 else 100.0 for m in months],
+            "n_customers": 40,
         }
     )
     index = category_seasonality(frame, as_of=date(2024, 12, 31)).set_index("month")["intensity"]
 
     assert index.mean() == pytest.approx(1.0)
-    # log(100.5) - log(10.5) = 2.26: the summer months are about 9.6 times the others.
-    assert index[7] / index[1] == pytest.approx(100.5 / 10.5, rel=0.01)
+    # Mean month 325, floor 3.25: (1000 + 3.25) / (100 + 3.25) = 9.72 times the others.
+    assert index[7] / index[1] == pytest.approx(1003.25 / 103.25, rel=0.01)
+
+
+def test_new_account_silent_since_its_first_summer_is_not_flagged_within_nine_weeks():
+    # The account started in January, so no earlier summer shows whether it closes then.
+    as_of = date(2025, 8, 20)
+    days = _every(date(2025, 1, 6), date(2025, 6, 30), 7)
+    orders = pd.concat([_orders("N", "Dairy", days, 150.0), _orders("N", "Bakery", days, 90.0)])
+    result = _run(orders, as_of=as_of)
+
+    assert result.actions.empty
+    held = result.not_flagged.set_index("category")["reason_code"]
+    assert held.to_dict() == {"Bakery": "closed_period", "Dairy": "closed_period"}
+    # Ten weeks later the allowance is used up and the whole account is flagged.
+    later = _run(orders, as_of=date(2025, 10, 30))
+    assert sorted(later.actions["category"]) == ["Bakery", "Dairy"]
+
+
+def test_whole_account_silent_lifts_its_rarely_bought_category():
+    # Weekly Dairy and a monthly Cleaning order; the account stops everything 45 days ago.
+    last = AS_OF - timedelta(days=45)
+    dairy = _orders("W", "Dairy", _every(date(2023, 7, 3), last, 7), 300.0)
+    cleaning = _orders("W", "Cleaning", _every(date(2023, 7, 3), last, 28), 80.0)
+    alone = _run(cleaning)
+    together = _run(pd.concat([dairy, cleaning]))
+
+    assert alone.actions.empty
+    action = _row(together.actions, "W", "Cleaning")
+    assert action["signal"] == "lapsed"
+    assert action["score"] >= 0.8

@@ -2,11 +2,19 @@
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from ml.simulate import BEHAVIOURS, simulate, write_simulation
+from ml.simulate import (
+    BEHAVIOURS,
+    CATEGORY_NAMES,
+    _complement_share,
+    _taste_offsets,
+    simulate,
+    write_simulation,
+)
 
 AS_OF = date(2025, 6, 30)
 
@@ -160,3 +168,30 @@ def test_write_simulation_writes_lines_truth_and_a_self_mapping(data, tmp_path):
 def test_rejects_as_of_without_a_year_of_history():
     with pytest.raises(ValueError, match="need a year of history"):
         simulate(n_customers=5, start=date(2025, 1, 1), as_of=date(2025, 6, 30))
+
+
+def test_taste_moves_a_group_together_and_leaves_other_groups_apart():
+    offsets, sd = _taste_offsets(seed=3, n_customers=4000)
+    corr = np.corrcoef(offsets, rowvar=False)
+    hot, bakery, seafood = (CATEGORY_NAMES.index(c) for c in ("Hot Drinks", "Bakery", "Seafood"))
+    # Hot drinks and bakery share only the coffee-counter group: strength 3 against noise 0.5
+    # gives a correlation of 9 / (9 + 0.25) = 0.97; seafood shares no group with hot drinks.
+    assert corr[hot, bakery] == pytest.approx(0.97, abs=0.02)
+    assert abs(corr[hot, seafood]) < 0.05
+    assert sd[hot] == pytest.approx(np.sqrt(9 + 0.25))
+
+
+def test_adopters_add_categories_whose_group_mates_they_already_buy(data):
+    before = data.order_lines[data.order_lines["order_date"] <= AS_OF.isoformat()]
+    bought = pd.crosstab(before["customer_id"], before["category"]) > 0
+    bought = bought.reindex(columns=list(CATEGORY_NAMES), fill_value=False)
+    mates = pd.DataFrame(
+        _complement_share(bought.to_numpy()), index=bought.index, columns=bought.columns
+    )
+    adopted = data.truth_adoptions
+    adopted_share = np.array(
+        [mates.loc[c, k] for c, k in zip(adopted["customer_id"], adopted["category"], strict=True)]
+    )
+    unbought_share = mates.to_numpy()[~bought.to_numpy()]
+    assert len(adopted_share) >= 8
+    assert adopted_share.mean() > unbought_share.mean() + 0.15

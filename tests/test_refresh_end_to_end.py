@@ -1,0 +1,201 @@
+"""The whole refresh on a slice of the real Online Retail II lines, as `longtail refresh`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from orchestration import cli
+from orchestration.settings import BUNDLED_ORDERS, DBT_PROJECT_DIR, dbt_executable
+
+pytestmark = pytest.mark.slow
+
+CONTRACT = {
+    "customer_profiles": [
+        "customer_id",
+        "profile_id",
+        "profile_name",
+        "distance",
+        "is_best_customer",
+    ],
+    "growth_actions": [
+        "customer_id",
+        "category",
+        "expected_annual_revenue",
+        "score",
+        "rank",
+        "reason",
+        "as_of",
+    ],
+    "recovery_actions": [
+        "customer_id",
+        "category",
+        "signal",
+        "annual_revenue_at_risk",
+        "score",
+        "last_order_date",
+        "expected_next_order_date",
+        "reason",
+        "as_of",
+    ],
+    "opportunity_summary": [
+        "scope",
+        "category",
+        "growth_annual_revenue",
+        "recovery_annual_revenue_at_risk",
+        "total_opportunity",
+        "ttm_revenue",
+        "total_share_of_ttm",
+        "as_of",
+    ],
+    "run_log": [
+        "publish_id",
+        "as_of",
+        "input_fingerprint",
+        "lines_read",
+        "lines_clean",
+        "lines_quarantined",
+        "check_results",
+        "software_version",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def slice_csv(tmp_path_factory) -> Path:
+    """All lines of 500 customers chosen by a hash of their id, plus every 40th line with no
+    customer, so that cancellations, duplicates and missing customers are all present."""
+    path = tmp_path_factory.mktemp("orders") / "slice.csv"
+    con = duckdb.connect()
+    con.execute(
+        "create table lines as select * from read_csv($p, all_varchar = true)",
+        {"p": str(BUNDLED_ORDERS)},
+    )
+    con.execute(
+        """
+        copy (
+            select * exclude (source_sheet) from lines
+            where "Customer ID" in (
+                select "Customer ID" from lines where "Customer ID" is not null
+                group by 1 order by hash("Customer ID") limit 500
+            )
+            or ("Customer ID" is null and hash(Invoice || StockCode) % 40 = 0)
+        ) to '{}' (header, delimiter ',')
+        """.format(str(path).replace("'", "''"))
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def refreshed(slice_csv, tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    env = {"DAGSTER_HOME": str(home / "dagster")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        code = cli.main(["refresh", "--orders", str(slice_csv), "--home", str(home)])
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert code == 0
+    return home
+
+
+def published(home: Path, sql: str) -> pd.DataFrame:
+    con = duckdb.connect(str(home / "published.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def test_published_tables_carry_the_contract_columns(refreshed):
+    for table, columns in CONTRACT.items():
+        frame = published(refreshed, f"select * from {table} limit 0")
+        missing = [c for c in columns if c not in frame.columns]
+        assert not missing, f"{table} lacks {missing}"
+        parquet = pd.read_parquet(refreshed / "published" / f"{table}.parquet")
+        assert list(parquet.columns) == list(frame.columns)
+
+
+def test_every_line_read_is_used_or_set_aside(refreshed, slice_csv):
+    n_file_lines = sum(1 for _ in slice_csv.open()) - 1
+    log = published(refreshed, "select * from run_log").iloc[-1]
+    assert log.lines_read == n_file_lines
+    assert log.lines_clean + log.lines_quarantined == n_file_lines
+    reasons = published(refreshed, "select * from quarantine_summary")
+    assert reasons.n_lines.sum() == log.lines_quarantined
+    assert "missing_customer" in set(reasons.quarantine_reason)
+
+
+def test_everything_is_as_of_the_last_order_date(refreshed, slice_csv):
+    last = pd.read_csv(slice_csv, usecols=["InvoiceDate"]).InvoiceDate.max()[:10]
+    log = published(refreshed, "select * from run_log").iloc[-1]
+    assert str(log.as_of)[:10] == last
+    for table in ("growth_actions", "recovery_actions", "opportunity_summary"):
+        dates = published(refreshed, f"select distinct as_of from {table}").as_of
+        assert [str(d)[:10] for d in dates] in ([last], [])
+
+
+def test_actions_are_found_and_sized(refreshed):
+    profiles = published(refreshed, "select * from customer_profiles")
+    assert profiles.customer_id.is_unique and len(profiles) > 300
+    assert profiles.is_best_customer.any()
+    growth = published(refreshed, "select * from growth_actions")
+    assert len(growth) > 0
+    assert growth.score.between(0, 1).all() and (growth.expected_annual_revenue >= 0).all()
+    assert growth.reason.str.len().min() > 10
+    overall = published(refreshed, "select * from opportunity_summary where scope = 'overall'")
+    assert len(overall) == 1 and overall.total_opportunity.iloc[0] > 0
+    checks = json.loads(published(refreshed, "select check_results from run_log").iloc[-1, 0])
+    assert checks and all(c["passed"] for c in checks)
+
+
+def test_dbt_unit_tests_pass_against_the_built_warehouse(refreshed):
+    env = dict(os.environ, LONGTAIL_WAREHOUSE=str(refreshed / "warehouse.duckdb"))
+    result = subprocess.run(
+        [
+            dbt_executable(),
+            "test",
+            "--select",
+            "test_type:unit",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_a_failing_blocking_check_stops_the_publish(refreshed, slice_csv, monkeypatch):
+    import orchestration.assets as assets
+
+    before = published(refreshed, "select * from growth_actions")
+    runs_before = len(published(refreshed, "select * from run_log"))
+    real = assets.compute_growth_actions
+
+    def broken_scores(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.actions["score"] = 1.5
+        return result
+
+    monkeypatch.setattr(assets, "compute_growth_actions", broken_scores)
+    monkeypatch.setenv("DAGSTER_HOME", str(refreshed / "dagster"))
+    code = cli.main(["refresh", "--orders", str(slice_csv), "--home", str(refreshed)])
+    assert code == 1
+    after = published(refreshed, "select * from growth_actions")
+    pd.testing.assert_frame_equal(before, after)
+    assert len(published(refreshed, "select * from run_log")) == runs_before
