@@ -764,7 +764,24 @@ def _spend_rate(
     )
     span = stats["last_tau"].to_numpy() - first_inside
     # Short histories: span runs from the first order, whose amount covers the gap after it.
-    return np.where(span > 0, spend / np.where(span > 0, span, 1), np.nan)
+    rate = np.where(span > 0, spend / np.where(span > 0, span, 1), np.nan)
+    # No order in the window before the last one (a pair resumed after a long break): fall
+    # back to the rate over the whole history before the last order.
+    before_last = frame["tau"] < last_tau
+    lifetime_spend = (
+        frame["amount"]
+        .where(before_last, 0)
+        .groupby(frame["pair"])
+        .sum()
+        .reindex(range(n_pairs))
+        .to_numpy()
+    )
+    first_tau = frame["tau"].groupby(frame["pair"]).min().reindex(range(n_pairs)).to_numpy()
+    lifetime_span = stats["last_tau"].to_numpy() - first_tau
+    lifetime_rate = np.where(
+        lifetime_span > 0, lifetime_spend / np.where(lifetime_span > 0, lifetime_span, 1), 0.0
+    )
+    return np.where(np.isnan(rate), lifetime_rate, rate)
 
 
 def _decline_evidence(

@@ -227,3 +227,18 @@ def test_whole_account_silent_lifts_its_rarely_bought_category():
     action = _row(together.actions, "W", "Cleaning")
     assert action["signal"] == "lapsed"
     assert action["score"] >= 0.8
+
+
+def test_pair_resumed_after_a_long_break_still_gets_revenue_at_risk():
+    # Three orders a fortnight apart, a year's break, one more order, then silence: nothing
+    # falls in the year before the last order, so the rate comes from the whole history.
+    first = date(2024, 1, 4)
+    days = [first, first + timedelta(days=14), first + timedelta(days=28)]
+    days.append(days[-1] + timedelta(days=380))
+    frames = [_orders("R", "Baking", days, 60.0)]
+    frames.append(_orders("R", "Cups", _every(first, AS_OF, 14), 50.0))
+    result = _run(pd.concat(frames, ignore_index=True))
+    action = _row(result.actions, "R", "Baking")
+    assert action["signal"] == "lapsed"
+    # 180 bought over the 408 days before the last order.
+    assert action["annual_revenue_at_risk"] == pytest.approx(180 / 408 * 365, rel=0.01)
