@@ -450,14 +450,17 @@ def _candidates(
     )
     family = _family_key(customers)
     grid["family"] = grid["customer_id"].map(family)
+    # Suppression counts every category the account ever ordered, also one whose orders
+    # were all returned: offering it again as new would read as if nobody had noticed.
+    ordered = cc[["customer_id", "category"]]
     family_bought = (
-        ever.assign(family=ever["customer_id"].map(family))[["family", "category"]]
+        ordered.assign(family=ordered["customer_id"].map(family))[["family", "category"]]
         .drop_duplicates()
         .assign(family_buys=True)
     )
     grid = grid.merge(family_bought, on=["family", "category"], how="left")
     grid = grid.merge(
-        ever[["customer_id", "category"]].assign(own_buys=True),
+        ordered.assign(own_buys=True),
         on=["customer_id", "category"],
         how="left",
     )

@@ -213,3 +213,18 @@ def test_basket_model_gives_a_category_to_the_accounts_whose_basket_goes_with_it
     # A category every customer buys gets its observed rate and no coefficients.
     assert probability["Milk"].eq(1.0).all()
     assert coefficient.loc["Milk"].eq(0.0).all()
+
+
+def test_a_category_ordered_and_fully_returned_is_not_offered_as_new():
+    customers, lines = frames()
+    # S1 once ordered cards and returned them all: net zero, but not new to the account.
+    returned = lines[lines.customer_id == "S1"].iloc[[0]].assign(
+        category="Cards", ttm_net_amount=0.0, lifetime_net_amount=0.0
+    )
+    lines = pd.concat([lines, returned], ignore_index=True)
+    profiles = build_profiles(customers, lines, config=PROFILE_CONFIG)
+    result = growth_actions(customers, lines, profiles, as_of=AS_OF, config=CONFIG)
+    recommended = set(zip(result.actions["customer_id"], result.actions["category"], strict=True))
+    assert ("S1", "Cards") not in recommended
+    reasons = result.suppressed.set_index(["customer_id", "category"])["suppression_reason"]
+    assert reasons[("S1", "Cards")] == "already_buys"
