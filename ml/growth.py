@@ -298,6 +298,7 @@ def _size_peer_shares(
     Returns candidates' index with peer_share, peer_share_p10, peer_share_p90, n_peers.
     """
     out = pd.DataFrame(
+        np.nan,
         index=candidates.index,
         columns=["peer_share", "peer_share_p10", "peer_share_p90", "n_peers"],
         dtype=float,
@@ -309,15 +310,18 @@ def _size_peer_shares(
             continue
         sizes = peers["log_size"].to_numpy()
         shares = peers["share"].to_numpy()
-        for row, size in zip(group.index, group["log_size"].to_numpy(), strict=True):
-            nearest = np.argsort(np.abs(sizes - size), kind="stable")[:n_peers]
-            chosen = shares[nearest]
-            out.loc[row] = [
-                np.median(chosen),
-                np.quantile(chosen, 0.10),
-                np.quantile(chosen, 0.90),
-                len(chosen),
+        # All of a group's candidates at once: distance to every peer, nearest n per row.
+        distance = np.abs(group["log_size"].to_numpy()[:, None] - sizes[None, :])
+        nearest = np.argsort(distance, axis=1, kind="stable")[:, :n_peers]
+        chosen = shares[nearest]
+        out.loc[group.index] = np.column_stack(
+            [
+                np.median(chosen, axis=1),
+                np.quantile(chosen, 0.10, axis=1),
+                np.quantile(chosen, 0.90, axis=1),
+                np.full(len(group), chosen.shape[1], dtype=float),
             ]
+        )
     return out
 
 
