@@ -11,8 +11,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
 	$(BIN)/pip install --quiet -c requirements.lock -e ".[test]"
-	$(BIN)/dbt deps --project-dir dbt_project --profiles-dir dbt_project --quiet || true
-	$(BIN)/dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
+	$(BIN)/python -c "from orchestration.cli import prepare_dbt_manifest; prepare_dbt_manifest()"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,7 +28,10 @@ ui: $(STAMP)
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[bench]"
 	$(BIN)/python benchmarks/refresh_speed.py
+	$(BIN)/python benchmarks/recovery_quality.py
+	$(BIN)/python benchmarks/growth_quality.py
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) dbt_project/target dbt_project/logs

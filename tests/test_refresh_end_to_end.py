@@ -92,21 +92,24 @@ def slice_csv(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def refreshed(slice_csv, tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
+def _refresh(slice_csv: Path, home: Path) -> int:
     env = {"DAGSTER_HOME": str(home / "dagster")}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        code = cli.main(["refresh", "--orders", str(slice_csv), "--home", str(home)])
+        return cli.main(["refresh", "--orders", str(slice_csv), "--home", str(home)])
     finally:
         for key, value in old.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    assert code == 0
+
+
+@pytest.fixture(scope="module")
+def refreshed(slice_csv, tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    assert _refresh(slice_csv, home) == 0
     return home
 
 
@@ -158,6 +161,25 @@ def test_actions_are_found_and_sized(refreshed):
     assert len(overall) == 1 and overall.total_opportunity.iloc[0] > 0
     checks = json.loads(published(refreshed, "select check_results from run_log").iloc[-1, 0])
     assert checks and all(c["passed"] for c in checks)
+
+
+def test_two_refreshes_of_the_same_input_publish_identical_tables(
+    refreshed, slice_csv, tmp_path_factory
+):
+    other = tmp_path_factory.mktemp("home_again")
+    assert _refresh(slice_csv, other) == 0
+    tables = published(refreshed, "show tables").name
+    for table in tables:
+        if table == "run_log":
+            continue
+        first = published(refreshed, f"select * from {table}")
+        again = published(other, f"select * from {table}")
+        pd.testing.assert_frame_equal(first, again, check_exact=True, obj=table)
+    fingerprints = [
+        published(home, "select input_fingerprint from run_log").iloc[-1, 0]
+        for home in (refreshed, other)
+    ]
+    assert fingerprints[0] == fingerprints[1]
 
 
 def test_dbt_unit_tests_pass_against_the_built_warehouse(refreshed):

@@ -11,6 +11,24 @@
     double precision
 {%- endmacro %}
 
+{#
+    The SQL type for money: a fixed-point decimal. Sums of decimals are exact,
+    so a parallel aggregation gives the same total on every run; sums of
+    doubles can differ in the last bits from run to run.
+#}
+{% macro type_money() -%}
+    {{ return(adapter.dispatch('type_money', 'longtail')()) }}
+{%- endmacro %}
+
+{% macro default__type_money() -%}
+    numeric(18, 4)
+{%- endmacro %}
+
+{# Largest amount a money column holds (18 digits, 4 after the point). #}
+{% macro max_money() -%}
+    99999999999999
+{%- endmacro %}
+
 {# True when a double is a real number: not NaN, not infinite. #}
 {% macro is_finite(expression) -%}
     {{ return(adapter.dispatch('is_finite', 'longtail')(expression)) }}

@@ -56,7 +56,13 @@ numbers as (
         {{ finite_or_null('quantity_cast') }} as quantity,
         {{ finite_or_null('unit_price_cast') }} as unit_price,
         {{ finite_or_null('net_amount_cast') }} as net_amount_given,
-        {{ finite_or_null('unit_cost_cast') }} as unit_cost
+        {{ finite_or_null('unit_cost_cast') }} as unit_cost,
+        case
+            when {{ clean_text('net_amount_text') }} is null
+                then {{ finite_or_null('quantity_cast') }}
+                    * {{ finite_or_null('unit_price_cast') }}
+            else {{ finite_or_null('net_amount_cast') }}
+        end as net_amount_double
     from typed
 
 ),
@@ -142,9 +148,10 @@ flagged as (
         numbers.quantity,
         numbers.unit_price,
         case
-            when {{ clean_text('numbers.net_amount_text') }} is null
-                then numbers.quantity * numbers.unit_price
-            else numbers.net_amount_given
+            when abs(numbers.net_amount_double) <= {{ max_money() }}
+                then cast(
+                    round(numbers.net_amount_double, 4) as {{ type_money() }}
+                )
         end as net_amount,
         numbers.category,
         numbers.customer_name,
@@ -161,7 +168,9 @@ flagged as (
         ({{ clean_text('numbers.net_amount_text') }} is not null
             and numbers.net_amount_given is null)
             or ({{ clean_text('numbers.unit_price_text') }} is not null
-                and numbers.unit_price is null) as has_bad_amount,
+                and numbers.unit_price is null)
+            or abs(numbers.net_amount_double) > {{ max_money() }}
+            as has_bad_amount,
         {{ clean_text('numbers.unit_cost_text') }} is not null
             and numbers.unit_cost is null as has_bad_unit_cost,
         coalesce(order_flags.is_cancellation, false) as is_cancellation,
