@@ -4,8 +4,11 @@ A failed check stops `published_tables` from running, so readers keep the last g
 A suite that errors raises, which Dagster shows as a broken check rather than bad data.
 """
 
+import datetime as dt
+
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+from dagster_dbt import get_asset_key_for_model
 
 from orchestration import validation as v
 from orchestration.assets import (
@@ -15,6 +18,8 @@ from orchestration.assets import (
     product_categories,
     recovery_actions,
 )
+from orchestration.dbt import warehouse_core
+from orchestration.publish import previous_run_log
 from orchestration.settings import LongtailSettings
 from orchestration.warehouse import as_of_date, connect, read_frame
 
@@ -187,7 +192,155 @@ def opportunity_summary_valid(longtail: LongtailSettings) -> AssetCheckResult:
     return _result(outcome, "opportunity_summary_valid", longtail)
 
 
+@asset_check(
+    asset=get_asset_key_for_model([warehouse_core], "order_lines"),
+    blocking=True,
+    name="clean_order_lines_valid",
+)
+def clean_order_lines_valid(longtail: LongtailSettings) -> AssetCheckResult:
+    """Clean lines: ids present and unique, dates from 1990 on, amounts finite, no zero
+    quantity; every line read is either clean or set aside."""
+    with connect(longtail.warehouse_path, read_only=True) as con:
+        frame = read_frame(
+            con,
+            "select line_id, customer_id, product_id, order_id, order_date, quantity, "
+            "net_amount from marts.order_lines",
+        )
+        run = read_frame(con, "select * from marts.run_context").iloc[0]
+    frame = frame.assign(
+        quantity_is_zero=frame["quantity"] == 0,
+    )
+    reconcile = pd.DataFrame(
+        {
+            "lines_read_minus_used_and_set_aside": [
+                int(run.n_lines_raw) - int(run.n_lines_clean) - int(run.n_lines_quarantined)
+            ]
+        }
+    )
+    outcome = v.validate(
+        "clean_order_lines",
+        frame,
+        v.unique_key(["line_id"])
+        + v.not_null(
+            [
+                "line_id",
+                "customer_id",
+                "product_id",
+                "order_id",
+                "order_date",
+                "quantity",
+                "net_amount",
+            ]
+        )
+        + [
+            v.E.ExpectColumnValuesToBeBetween(
+                column="order_date", min_value=dt.datetime(1990, 1, 1)
+            )
+        ]
+        + v.between("net_amount", -MAX_MONEY, MAX_MONEY)
+        + v.in_set("quantity_is_zero", [False]),
+    )
+    balance = v.validate(
+        "lines_reconcile",
+        reconcile,
+        v.in_set("lines_read_minus_used_and_set_aside", [0]),
+    )
+    if balance.broken or not balance.passed:
+        outcome = v.Outcome(
+            outcome.suite,
+            outcome.n_rows,
+            passed=False,
+            broken=balance.broken,
+            failures=outcome.failures + balance.failures,
+        )
+    return _result(outcome, "clean_order_lines_valid", longtail)
+
+
+def current_totals(con) -> dict[str, float]:
+    """The figures a publish is compared on: row counts and money totals."""
+    row = con.execute(
+        "select (select count(*) from marts.order_lines), "
+        "(select count(*) from marts.customers), "
+        "(select count(*) from longtail.growth_actions), "
+        "(select coalesce(sum(expected_annual_revenue), 0) from longtail.growth_actions), "
+        "(select count(*) from longtail.recovery_actions), "
+        "(select coalesce(sum(annual_revenue_at_risk), 0) from longtail.recovery_actions)"
+    ).fetchone()
+    names = [
+        "lines_clean",
+        "rows_customers",
+        "rows_growth_actions",
+        "growth_annual_revenue",
+        "rows_recovery_actions",
+        "recovery_annual_revenue_at_risk",
+    ]
+    return {name: float(value) for name, value in zip(names, row, strict=True)}
+
+
+def compare_with_last_publish(
+    now: dict[str, float], history: pd.DataFrame, *, limit: float, accept_changes: bool
+) -> tuple[bool, str, dict[str, float]]:
+    """Relative change of each figure against the last run-log row.
+
+    Returns (passed, summary, changes); figures the last publish did not record are skipped.
+    """
+    if history.empty:
+        return True, "first publish: nothing to compare with", {}
+    last = history.iloc[-1]
+    changes: dict[str, float] = {}
+    for name, value in now.items():
+        before = last.get(name)
+        if before is None or pd.isna(before):
+            continue
+        changes[name] = (value - float(before)) / max(abs(float(before)), 1.0)
+    moved = {k: round(c, 3) for k, c in changes.items() if abs(c) > limit}
+    if not moved:
+        return True, f"all figures within {limit:.0%} of publish {last.publish_id}", changes
+    if accept_changes:
+        return True, f"moved more than {limit:.0%} and accepted: {moved}", changes
+    summary = (
+        f"moved more than {limit:.0%} against publish {last.publish_id}: {moved}; "
+        "rerun with --accept-changes if this is expected"
+    )
+    return False, summary, changes
+
+
+@asset_check(asset=opportunity_summary, blocking=True, name="close_to_last_publish")
+def close_to_last_publish(longtail: LongtailSettings) -> AssetCheckResult:
+    """Row counts and money totals within a tolerance of the last publish, unless the run
+    was told to accept large changes."""
+    with connect(longtail.warehouse_path, read_only=True) as con:
+        now = current_totals(con)
+    passed, summary, changes = compare_with_last_publish(
+        now,
+        previous_run_log(longtail.home_path),
+        limit=longtail.max_change_vs_last_publish,
+        accept_changes=longtail.accept_changes,
+    )
+    outcome = v.Outcome(
+        "close_to_last_publish",
+        1,
+        passed=passed,
+        broken=False,
+        failures=[]
+        if passed
+        else [{"expectation": "close_to_last_publish", "unexpected": summary}],
+    )
+    result = _result(outcome, "close_to_last_publish", longtail)
+    return AssetCheckResult(
+        passed=result.passed,
+        severity=result.severity,
+        metadata={
+            **result.metadata,
+            "summary": summary,
+            "relative_changes": MetadataValue.json({k: round(c, 4) for k, c in changes.items()}),
+        },
+    )
+
+
 ALL_CHECKS = [
+    clean_order_lines_valid,
+    close_to_last_publish,
     product_categories_valid,
     customer_profiles_valid,
     growth_actions_valid,

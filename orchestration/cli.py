@@ -155,6 +155,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                     "mapping": str(Path(args.mapping).resolve()),
                     "as_of": args.as_of or "",
                     "home": str(home),
+                    "accept_changes": bool(args.accept_changes),
                     "category_overrides": (
                         str(Path(args.category_overrides).resolve())
                         if args.category_overrides
@@ -234,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--category-overrides",
         default=None,
         help="CSV product_id,category that wins over derived categories",
+    )
+    refresh.add_argument(
+        "--accept-changes",
+        action="store_true",
+        help="publish even when counts or totals moved more than 50%% against the last publish",
     )
     refresh.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     refresh.set_defaults(func=cmd_refresh)

@@ -12,6 +12,7 @@ from orchestration.assets import (
     product_categories,
     recovery_actions,
 )
+from orchestration.checks import current_totals
 from orchestration.dbt import warehouse_core, warehouse_marts
 from orchestration.ingest.mapping import load_mapping
 from orchestration.ingest.reader import IngestedFile, input_fingerprint
@@ -41,6 +42,7 @@ def published_tables(context: AssetExecutionContext, longtail: LongtailSettings)
             IngestedFile(r.source_file, int(r.rows), int(r.bytes), r.sha256)
             for r in read_frame(con, "select * from raw.ingest_files").itertuples()
         ]
+        totals = current_totals(con)
         checks = read_frame(
             con, "select * from longtail.check_results order by check_name"
         ).to_dict("records")
@@ -54,6 +56,7 @@ def published_tables(context: AssetExecutionContext, longtail: LongtailSettings)
         longtail.home_path,
         publish_id=publish_id,
         run_log_row={
+            **totals,
             "publish_id": publish_id,
             "as_of": as_of,
             "input_fingerprint": fingerprint,

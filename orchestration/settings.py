@@ -52,6 +52,11 @@ class LongtailSettings(ConfigurableResource):
     home: str = ""
     category_overrides: str = ""
     recovery_chunk_customers: int = 2000
+    # A refresh whose row counts or money totals move more than this share against the last
+    # publish is held back until someone confirms it (accept_changes) - a half-delivered
+    # export looks exactly like that.
+    max_change_vs_last_publish: float = 0.5
+    accept_changes: bool = False
 
     @property
     def orders_path(self) -> Path:

@@ -40,6 +40,25 @@ class Outcome:
 _context = None
 
 
+def _raised(info) -> tuple[bool, str]:
+    """Whether an expectation's computation raised, and the message.
+
+    GX 1.x reports either one flat {"raised_exception": ...} or one such dict per metric it
+    tried to compute, keyed by the metric's id.
+    """
+    if not isinstance(info, dict) or not info:
+        return False, ""
+    entries = (
+        [info]
+        if "raised_exception" in info
+        else [value for value in info.values() if isinstance(value, dict)]
+    )
+    for entry in entries:
+        if entry.get("raised_exception"):
+            return True, str(entry.get("exception_message") or "error")
+    return False, ""
+
+
 def _get_context():
     global _context
     if _context is None:
@@ -68,8 +87,7 @@ def validate(name: str, frame: pd.DataFrame, expectations: list) -> Outcome:
     failures: list[dict] = []
     broken = False
     for item in result.results:
-        info = item.exception_info or {}
-        raised = info.get("raised_exception") if isinstance(info, dict) else False
+        raised, message = _raised(item.exception_info)
         kwargs = item.expectation_config.kwargs
         column = kwargs.get("column") or ",".join(kwargs.get("column_list", []) or [])
         if raised:
@@ -78,7 +96,7 @@ def validate(name: str, frame: pd.DataFrame, expectations: list) -> Outcome:
                 {
                     "expectation": item.expectation_config.type,
                     "column": column,
-                    "error": str(info.get("exception_message"))[:300],
+                    "error": message[:300],
                 }
             )
         elif not item.success:
