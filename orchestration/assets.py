@@ -113,6 +113,27 @@ def buying_profiles(context: AssetExecutionContext, longtail: LongtailSettings):
     )
 
 
+def _actions_result(
+    context: AssetExecutionContext,
+    kind: str,
+    actions: pd.DataFrame,
+    money_column: str,
+    extra: dict,
+) -> MaterializeResult:
+    """Log and describe a set of actions: how many, for how many accounts, how much money."""
+    n_customers = int(actions.customer_id.nunique())
+    context.log.info("%d %s actions for %d accounts", len(actions), kind, n_customers)
+    return MaterializeResult(
+        metadata={
+            "n_actions": len(actions),
+            "n_customers": n_customers,
+            money_column: MetadataValue.float(float(actions[money_column].sum())),
+            **extra,
+            "top_actions": _preview(actions.sort_values(money_column, ascending=False), 10),
+        }
+    )
+
+
 def _load_profiles(con) -> Profiles:
     return Profiles(
         profiles=read_frame(con, "select * from longtail.profiles order by profile_id"),
@@ -156,22 +177,12 @@ def growth_actions(context: AssetExecutionContext, longtail: LongtailSettings):
         )
         write_table(con, "longtail.growth_actions", result.actions)
         write_table(con, "longtail.growth_suppressed", result.suppressed)
-    actions = result.actions
-    context.log.info(
-        "%d growth actions for %d accounts", len(actions), actions.customer_id.nunique()
-    )
-    return MaterializeResult(
-        metadata={
-            "n_actions": len(actions),
-            "n_customers": int(actions.customer_id.nunique()),
-            "expected_annual_revenue": MetadataValue.float(
-                float(actions.expected_annual_revenue.sum())
-            ),
-            "n_suppressed": len(result.suppressed),
-            "top_actions": _preview(
-                actions.sort_values("expected_annual_revenue", ascending=False), 10
-            ),
-        }
+    return _actions_result(
+        context,
+        "growth",
+        result.actions,
+        "expected_annual_revenue",
+        {"n_suppressed": len(result.suppressed)},
     )
 
 
@@ -243,24 +254,16 @@ def recovery_actions(context: AssetExecutionContext, longtail: LongtailSettings)
         write_table(con, "longtail.recovery_actions", result.actions)
         write_table(con, "longtail.recovery_not_flagged", result.not_flagged)
         write_table(con, "longtail.recovery_accounts", result.accounts)
-    actions = result.actions
-    context.log.info(
-        "%d recovery actions for %d accounts", len(actions), actions.customer_id.nunique()
-    )
-    return MaterializeResult(
-        metadata={
-            "n_actions": len(actions),
-            "n_customers": int(actions.customer_id.nunique()),
-            "annual_revenue_at_risk": MetadataValue.float(
-                float(actions.annual_revenue_at_risk.sum())
-            ),
+    return _actions_result(
+        context,
+        "recovery",
+        result.actions,
+        "annual_revenue_at_risk",
+        {
             "not_flagged_by_reason": MetadataValue.json(
                 result.not_flagged.reason_code.value_counts().to_dict()
-            ),
-            "top_actions": _preview(
-                actions.sort_values("annual_revenue_at_risk", ascending=False), 10
-            ),
-        }
+            )
+        },
     )
 
 

@@ -19,7 +19,7 @@ from orchestration.assets import (
     recovery_actions,
 )
 from orchestration.dbt import warehouse_core
-from orchestration.publish import previous_run_log
+from orchestration.publish import CONTRACT_COLUMNS, previous_run_log
 from orchestration.settings import LongtailSettings
 from orchestration.warehouse import as_of_date, connect, read_frame
 
@@ -87,7 +87,8 @@ def customer_profiles_valid(longtail: LongtailSettings) -> AssetCheckResult:
     outcome = v.validate(
         "customer_profiles",
         frame,
-        v.unique_key(["customer_id"])
+        v.required_columns(CONTRACT_COLUMNS["customer_profiles"])
+        + v.unique_key(["customer_id"])
         + v.not_null(["customer_id", "profile_id", "profile_name", "distance", "is_best_customer"])
         + v.between("distance", 0, MAX_MONEY),
     )
@@ -109,17 +110,7 @@ def growth_actions_valid(longtail: LongtailSettings) -> AssetCheckResult:
     outcome = v.validate(
         "growth_actions",
         frame,
-        v.required_columns(
-            [
-                "customer_id",
-                "category",
-                "expected_annual_revenue",
-                "score",
-                "rank",
-                "reason",
-                "as_of",
-            ]
-        )
+        v.required_columns(CONTRACT_COLUMNS["growth_actions"])
         + v.unique_key(["customer_id", "category"])
         + v.unique_key(["customer_id", "rank"])
         + v.not_null(["customer_id", "category", "expected_annual_revenue", "score", "rank"])
@@ -148,19 +139,7 @@ def recovery_actions_valid(longtail: LongtailSettings) -> AssetCheckResult:
     outcome = v.validate(
         "recovery_actions",
         frame,
-        v.required_columns(
-            [
-                "customer_id",
-                "category",
-                "signal",
-                "annual_revenue_at_risk",
-                "score",
-                "last_order_date",
-                "expected_next_order_date",
-                "reason",
-                "as_of",
-            ]
-        )
+        v.required_columns(CONTRACT_COLUMNS["recovery_actions"])
         + v.unique_key(["customer_id", "category"])
         + v.in_set("signal", ["lapsed", "declining"])
         + v.between("score", 0, 1)
@@ -179,7 +158,8 @@ def opportunity_summary_valid(longtail: LongtailSettings) -> AssetCheckResult:
     outcome = v.validate(
         "opportunity_summary",
         frame.assign(is_overall=frame["scope"] == "overall"),
-        v.unique_key(["scope", "category"])
+        v.required_columns(CONTRACT_COLUMNS["opportunity_summary"])
+        + v.unique_key(["scope", "category"])
         + v.in_set("scope", ["overall", "category"])
         + v.between("growth_annual_revenue", 0, MAX_MONEY)
         + v.between("recovery_annual_revenue_at_risk", 0, MAX_MONEY)

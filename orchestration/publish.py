@@ -28,6 +28,49 @@ import pandas as pd
 
 from orchestration.warehouse import connect
 
+# The columns readers rely on, per published table; more columns may follow them.
+CONTRACT_COLUMNS: dict[str, list[str]] = {
+    "customer_profiles": [
+        "customer_id",
+        "profile_id",
+        "profile_name",
+        "distance",
+        "is_best_customer",
+    ],
+    "growth_actions": [
+        "customer_id",
+        "category",
+        "expected_annual_revenue",
+        "score",
+        "rank",
+        "reason",
+        "as_of",
+    ],
+    "recovery_actions": [
+        "customer_id",
+        "category",
+        "signal",
+        "annual_revenue_at_risk",
+        "score",
+        "last_order_date",
+        "expected_next_order_date",
+        "reason",
+        "as_of",
+    ],
+    "opportunity_summary": [
+        "scope",
+        "category",
+        "growth_annual_revenue",
+        "recovery_annual_revenue_at_risk",
+        "total_opportunity",
+        "ttm_revenue",
+        "growth_share_of_ttm",
+        "recovery_share_of_ttm",
+        "total_share_of_ttm",
+        "as_of",
+    ],
+}
+
 # (published name, warehouse query); every query orders its rows so that two refreshes of the
 # same input publish byte-identical tables.
 PUBLISHED_TABLES: dict[str, str] = {
