@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOME_DIR ?= .longtail
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test ui bench lint clean
+.PHONY: install run test ui bench lint clean browser
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/longtail refresh --home $(HOME_DIR)
 
-test: $(STAMP)
+# The report is checked in a real headless browser: Debian's Chromium, installed if missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+		echo "Chromium could not be installed; the report's browser test will fail"
+
+test: $(STAMP) browser
 	$(BIN)/ruff check orchestration ml tests benchmarks
 	$(BIN)/python -m pytest -q
 

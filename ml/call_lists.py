@@ -249,7 +249,10 @@ def build_call_lists(
         )
     )
     accounts["call_number"] = accounts.groupby(["pool_by", "rep"]).cumcount() + 1
-    capacity = accounts["rep"].map(lambda rep: (calls_by_rep or {}).get(rep, calls_per_rep))
+    capacity = pd.to_numeric(
+        accounts["rep"].map(lambda rep: (calls_by_rep or {}).get(rep, calls_per_rep)),
+        downcast=None,
+    ).astype("int64")
     called = accounts[accounts["call_number"] <= capacity]
     on_list = kept["customer_id"].isin(called["customer_id"])
     status.loc[kept.index[on_list.to_numpy()], "status"] = "listed"

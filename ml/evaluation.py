@@ -1,6 +1,24 @@
 """Metric helpers for judging recovery flags against planted truth or later orders.
 
 Frames of flagged pairs have one row per customer x category (customer_id, category).
+
+When is a planted defection old enough to be caught? Two measures are reported:
+
+- calendar: the event is at least two of the pair's typical gaps before as-of;
+- season-aware: at least two of its orders would have fallen between the event and as-of,
+  counting the days weighted by the category's ordering intensity (peak 1) from the
+  simulator's own seasonal profile.
+
+The season-aware measure is the one the recall target is judged on. The simulator places
+a pair's candidate orders every ``typical_gap_days`` and keeps each with its category's
+intensity in that month, so the number of orders a defection takes away by as-of is the
+season-weighted days since the event over the gap. The signal in the data is exactly those
+missing orders: a Christmas Goods buyer (intensity 0 from February to August) that stops in
+February has lost no order by August, and no method can tell it from a loyal one, whereas
+the calendar measure counts it as catchable after a month. For a flat category the two
+measures agree. Yearly closures of the customer are not in the truth tables, so a school
+that stops just before its summer closure still counts as detectable by September under
+both measures.
 """
 
 from __future__ import annotations
@@ -11,7 +29,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from ml.simulate import BEHAVIOURS
+from ml.simulate import _CATEGORIES, _SEASONS, BEHAVIOURS
 
 logger = logging.getLogger(__name__)
 
@@ -33,17 +51,83 @@ def truth_positives(truth: pd.DataFrame, as_of: date) -> pd.DataFrame:
     return truth[is_positive.to_numpy()]
 
 
-def detectable_positives(truth: pd.DataFrame, as_of: date, cycles: float = 2.0) -> pd.DataFrame:
-    """Truth positives whose event is at least ``cycles`` typical gaps before as-of."""
+def simulated_seasonality() -> pd.DataFrame:
+    """The simulator's ordering intensity per category x calendar month (peak 1).
+
+    Returns one row per category x month (1-12): category, month, intensity.
+    """
+    rows = [
+        {"category": name, "month": month, "intensity": intensity}
+        for name, season, *_ in _CATEGORIES
+        for month, intensity in enumerate(_SEASONS[season], start=1)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _season_weighted_days(
+    categories: pd.Series, start: pd.Series, as_of: date, seasonality: pd.DataFrame
+) -> np.ndarray:
+    """Days from each start to as-of weighted by its category's intensity scaled to peak 1.
+
+    The start day counts, as-of does not; a category missing from ``seasonality`` is flat.
+    """
+    first = pd.to_datetime(start).to_numpy().astype("datetime64[D]")
+    end = np.datetime64(as_of, "D")
+    if len(first) == 0:
+        return np.zeros(0)
+    days = np.arange(min(first.min(), end), end + 1)
+    month = days.astype("datetime64[M]").astype("int64") % 12 + 1
+    table = seasonality.pivot(index="category", columns="month", values="intensity")
+    table = table.reindex(columns=range(1, 13))
+    if table.isna().any().any():
+        raise ValueError("seasonality needs an intensity for all 12 months of each category")
+    peak = table.max(axis=1).replace(0, 1.0)
+    table = table.div(peak, axis=0)
+    names = pd.Index(categories.astype(str).unique())
+    weights = table.reindex(names).fillna(1.0).to_numpy()
+    cumulative = np.concatenate(
+        [np.zeros((len(names), 1)), np.cumsum(weights[:, month - 1], axis=1)], axis=1
+    )
+    row = names.get_indexer(categories.astype(str))
+    position = (first - days[0]).astype("int64")
+    return cumulative[row, len(days) - 1] - cumulative[row, position]
+
+
+def detectable_positives(
+    truth: pd.DataFrame,
+    as_of: date,
+    cycles: float = 2.0,
+    seasonality: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Truth positives whose event is at least ``cycles`` typical gaps before as-of.
+
+    Without ``seasonality`` the age is counted in calendar days. With it (one row per
+    category x month: category, month, intensity; any scale, taken relative to the
+    category's peak month) each day counts by its month's intensity, so the measure is the
+    expected number of the pair's orders missing by as-of. Returns truth rows.
+    """
     positives = truth_positives(truth, as_of)
-    age_days = (pd.Timestamp(as_of) - pd.to_datetime(positives["event_date"])).dt.days
-    return positives[(age_days >= cycles * positives["typical_gap_days"]).to_numpy()]
+    if seasonality is None:
+        age = (pd.Timestamp(as_of) - pd.to_datetime(positives["event_date"])).dt.days
+        age = age.to_numpy(dtype=float)
+    else:
+        age = _season_weighted_days(
+            positives["category"], positives["event_date"], as_of, seasonality
+        )
+    return positives[age >= cycles * positives["typical_gap_days"].to_numpy()]
 
 
-def flag_quality(flagged: pd.DataFrame, truth: pd.DataFrame, as_of: date) -> dict[str, float]:
+def flag_quality(
+    flagged: pd.DataFrame,
+    truth: pd.DataFrame,
+    as_of: date,
+    seasonality: pd.DataFrame | None = None,
+) -> dict[str, float]:
     """Precision, recall, detectable recall and the share of each look-alike kind flagged.
 
     flagged: one row per flagged customer x category. truth: the simulator's truth_recovery.
+    seasonality: the category x month intensity for the season-aware detectable measure
+    (``season_recall*`` keys, see the module docstring); without it those keys are NaN.
     Pairs flagged but absent from truth (adopted after as-of cannot be flagged) count as
     false positives. Shares are NaN for kinds with no pairs.
     """
@@ -52,22 +136,30 @@ def flag_quality(flagged: pd.DataFrame, truth: pd.DataFrame, as_of: date) -> dic
         raise ValueError(f"truth.behaviour has unknown values {sorted(unknown)}")
     flagged_keys = _pair_keys(flagged).unique()
     positives = _pair_keys(truth_positives(truth, as_of))
-    detectable = _pair_keys(detectable_positives(truth, as_of))
     true_flags = flagged_keys.isin(positives).sum()
+
+    def recall(rows: pd.DataFrame) -> float:
+        keys = _pair_keys(rows)
+        return float(keys.isin(flagged_keys).mean()) if len(keys) else np.nan
+
     result = {
         "n_flagged": float(len(flagged_keys)),
         "n_positive": float(len(positives)),
-        "n_detectable": float(len(detectable)),
         "precision": true_flags / len(flagged_keys) if len(flagged_keys) else np.nan,
         "recall": positives.isin(flagged_keys).mean() if len(positives) else np.nan,
-        "detectable_recall": detectable.isin(flagged_keys).mean() if len(detectable) else np.nan,
     }
-    detectable_rows = detectable_positives(truth, as_of)
-    for kind in ("defection", "decline"):
-        keys = _pair_keys(detectable_rows[detectable_rows["behaviour"] == kind])
-        result[f"detectable_recall_{kind}"] = (
-            keys.isin(flagged_keys).mean() if len(keys) else np.nan
-        )
+    measures = {"detectable": detectable_positives(truth, as_of)}
+    if seasonality is not None:
+        measures["season"] = detectable_positives(truth, as_of, seasonality=seasonality)
+    for measure in ("detectable", "season"):
+        rows = measures.get(measure, truth.iloc[:0])
+        prefix = "detectable_recall" if measure == "detectable" else "season_recall"
+        result[f"n_{measure}"] = float(len(rows)) if measure in measures else np.nan
+        result[prefix] = recall(rows) if measure in measures else np.nan
+        for kind in ("defection", "decline"):
+            result[f"{prefix}_{kind}"] = (
+                recall(rows[rows["behaviour"] == kind]) if measure in measures else np.nan
+            )
     for kind in LOOK_ALIKES:
         keys = _pair_keys(truth[truth["behaviour"] == kind])
         result[f"flagged_share_{kind}"] = keys.isin(flagged_keys).mean() if len(keys) else np.nan

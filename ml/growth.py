@@ -629,7 +629,8 @@ def _candidates(
             )
         ]
 
-    candidates = pd.concat([f for f in (ws, under) if not f.empty], ignore_index=True)
+    found = [f for f in (ws, under) if not f.empty]
+    candidates = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
     if candidates.empty:
         candidates = pd.DataFrame(columns=[*ACTION_COLUMNS, "raw_score", "profile_id"]).drop(
             columns=["rank", "items", "as_of"]

@@ -188,6 +188,32 @@ def spend_shares(customers: pd.DataFrame, customer_category: pd.DataFrame) -> pd
     return shares.astype(float)
 
 
+def _too_few_best_customers(customers: pd.DataFrame, n_best: int, config: ProfileConfig) -> str:
+    """Why the best customers could not be clustered, in words a data team can act on."""
+    needed = config.k_range[0] * config.min_cluster_size
+    causes = []
+    if len(customers) < needed:
+        causes.append(f"the export has only {len(customers)} customer(s)")
+    if customers["n_categories_ttm"].max() < config.best_customer_min_categories:
+        causes.append(
+            f"no customer buys {config.best_customer_min_categories} or more categories "
+            f"(the most is {int(customers['n_categories_ttm'].max())})"
+        )
+    if customers["tenure_days"].max() < config.best_customer_min_tenure_days:
+        causes.append(
+            f"no customer has bought for {config.best_customer_min_tenure_days} days "
+            f"(the longest history is {int(customers['tenure_days'].max())} days)"
+        )
+    why = "; ".join(causes) or (
+        f"their clusters would hold fewer than {config.min_cluster_size} customers each"
+    )
+    return (
+        f"buying profiles need at least {needed} best customers to cluster; this export has "
+        f"{n_best} because {why}. Every account is matched to a single profile, and growth "
+        "actions are limited to what that profile supports."
+    )
+
+
 def _best_customer_mask(customers: pd.DataFrame, config: ProfileConfig) -> pd.Series:
     positive = customers["ttm_revenue"] > 0
     if not positive.any():
@@ -318,6 +344,21 @@ def _profile_categories(
     best: pd.DataFrame,
 ) -> pd.DataFrame:
     """Category statistics of each profile's best customers (best: customer_id, profile_id)."""
+    columns = [
+        "profile_id",
+        "category",
+        "n_adopters",
+        "adoption_rate",
+        "median_annual_spend",
+        "p10_annual_spend",
+        "p90_annual_spend",
+        "mean_share_of_wallet",
+        "p10_share_of_wallet",
+        "median_share_of_wallet",
+        "p90_share_of_wallet",
+    ]
+    if best.empty:
+        return pd.DataFrame(columns=columns).astype({"profile_id": "int64", "category": "str"})
     ttm = customer_category.loc[
         customer_category["customer_id"].isin(best["customer_id"]),
         ["customer_id", "category", "ttm_net_amount"],
@@ -380,7 +421,12 @@ def build_profiles(
     log_size = pd.Series(
         np.log1p(customers["ttm_revenue"].clip(lower=0).to_numpy()), index=shares.index
     )
-    best_log_size = log_size[best_mask]
+    # The customers that profiles are described by: the best customers, or, when there are
+    # none at all, every customer with spend in the trailing twelve months.
+    reference_mask = (
+        best_mask if n_best else customers["ttm_revenue"].gt(0).set_axis(best_mask.index)
+    )
+    best_log_size = log_size[reference_mask]
     size_median = float(best_log_size.median())
     q75, q25 = best_log_size.quantile([0.75, 0.25])
     # A zero spread (all best customers the same size) leaves the size unscaled.
@@ -389,20 +435,19 @@ def build_profiles(
     features = _features(shares, log_size, size_median, size_iqr, config)
     best_features = features[best_mask]
     selection, model = _choose_k(best_features, config)
+    note = ""
     if model is None:
-        raise ValueError(
-            f"no k in k_range={config.k_range} gives clusters of at least "
-            f"min_cluster_size={config.min_cluster_size} among {n_best} best customers "
-            f"(selection: {selection.to_dict('records')}); lower min_cluster_size or the "
-            "best-customer thresholds"
+        note = _too_few_best_customers(customers, n_best, config)
+        logger.warning(note)
+        # One profile: every account is matched to the mean of the reference customers.
+        centers = features[reference_mask].mean(axis=0).to_numpy()[None, :]
+    else:
+        logger.info(
+            "chose k=%d by silhouette: %s",
+            int(selection.loc[selection["chosen"], "k"].iloc[0]),
+            selection[["k", "silhouette", "smallest_cluster"]].to_dict("records"),
         )
-    logger.info(
-        "chose k=%d by silhouette: %s",
-        int(selection.loc[selection["chosen"], "k"].iloc[0]),
-        selection[["k", "silhouette", "smallest_cluster"]].to_dict("records"),
-    )
-
-    centers = model.cluster_centers_
+        centers = model.cluster_centers_
     x = features.to_numpy()
     squared = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
     nearest = squared.argmin(axis=1)
@@ -410,7 +455,7 @@ def build_profiles(
 
     # Profile ids run 1.. by number of best customers (ties by centre order) so that they
     # are stable for a given input and seed.
-    best_labels = nearest[best_mask.to_numpy()]
+    best_labels = nearest[reference_mask.to_numpy()]
     label_counts = np.bincount(best_labels, minlength=len(centers))
     order = sorted(range(len(centers)), key=lambda label: (-label_counts[label], label))
     profile_of_label = {label: rank + 1 for rank, label in enumerate(order)}
@@ -420,9 +465,9 @@ def build_profiles(
         {profile_of_label[label]: centers[label, -1] for label in range(len(centers))}
     )
     cluster_size_scaled = cluster_size / config.size_weight if config.size_weight else cluster_size
-    best_profile_ids = profile_ids[best_mask.to_numpy()]
+    best_profile_ids = profile_ids[reference_mask.to_numpy()]
     names, defining = _profile_names(
-        shares[best_mask],
+        shares[reference_mask],
         best_profile_ids - 1,
         cluster_size_scaled.sort_index().reset_index(drop=True),
         config,
@@ -456,7 +501,9 @@ def build_profiles(
                 best_revenue.groupby("profile_id")["ttm_revenue"].median()
             ),
             defining_categories=lambda f: f["profile_id"].map(lambda p: "; ".join(defining[p])),
+            note=note,
         )
+        .fillna({"n_best_customers": 0})
         .astype({"n_best_customers": "int64", "n_customers": "int64"})
     )
 

@@ -5,7 +5,9 @@ category is out of season and stops while the customer is closed (both learned f
 data up to as-of), with the next expected order pushed out after an unusually large order:
 
 - lapsed: no order for longer than the pair's own gaps make likely;
-- declining: still ordering, but spend in a recent window well below the pair's own rate.
+- declining: still ordering, but spend in a recent window well below the pair's own rate:
+  windows from four weeks to eleven months are scanned, each tested on order count, order
+  size and spend against the pair's own variability, with a Bonferroni correction.
 
 A lapse is also judged on the whole account (days with an order in any category): when a
 customer stops buying everything at once, each of its pairs takes the account's evidence.
@@ -19,7 +21,6 @@ customer, so calling this on chunks of customers gives the same rows as one call
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from dataclasses import dataclass, field
 from datetime import date
@@ -62,7 +63,7 @@ ACCOUNT_COLUMNS = (
 # as-of dates 2025-06-30, 2025-08-20, 2025-02-15 and 2025-11-10. Reproduce with
 # `python benchmarks/recovery_quality.py --calibrate`. Knots: (evidence, probability).
 # Evidence: lapsed and account, log odds up to a constant (see ``_lapse_log_odds``);
-# declining, a z-score.
+# declining, the z-score of the best window's test after the Bonferroni correction.
 # fmt: off
 _CALIBRATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     # lapsed: 4,548 candidates, 2,333 real
@@ -80,11 +81,11 @@ _CALIBRATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
          0.789, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
          1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
     ),
-    # declining: 5,901 candidates, 1,495 real
+    # declining: 7,366 candidates, 2,731 real
     "declining": (
         tuple(np.round(np.arange(0.0, 8.005, 0.5), 2).tolist()),
-        (0.0, 0.0, 0.065, 0.136, 0.242, 0.398, 0.511, 0.667, 0.776, 0.831, 0.898, 0.925, 0.926,
-         0.963, 1.0, 1.0, 1.0),
+        (0.032, 0.052, 0.075, 0.1, 0.185, 0.317, 0.346, 0.529, 0.76, 0.814, 0.93, 0.952, 0.988,
+         0.988, 0.988, 1.0, 1.0),
     ),
 }
 # fmt: on
@@ -102,8 +103,12 @@ class RecoveryConfig:
     stock_up_ratio: a last order this many times the pair's median order counts as a
         stock-up and pushes the expected next order out in proportion.
     max_decline_ratio: a decline needs recent spend at most this share of the expected.
-    decline_window_cycles: lengths of the recent window, in the pair's own gaps.
-    decline_window_days: smallest and largest recent window, in (season-adjusted) days.
+    decline_null_ratio: the decline test asks whether recent spend is below this share of
+        the pair's baseline; 1 tests for any fall, lower values for a fall at least that deep.
+    decline_window_days: shortest and longest recent window, in (season-adjusted) days;
+        windows in between are spaced by ``decline_window_step``.
+    decline_window_step: ratio between successive recent windows scanned.
+    decline_bonferroni: divide the best window's p-value by the number of tests made.
     baseline_days: length of the history before the recent window the rate is taken from.
     max_days_since_last_order: older lapses are stale and reported as not flagged.
     volatile_sigma: spread of log gaps (or amounts) from which a buyer counts as volatile.
@@ -121,8 +126,10 @@ class RecoveryConfig:
     min_cycles_overdue: float = 1.5
     stock_up_ratio: float = 2.0
     max_decline_ratio: float = 0.6
-    decline_window_cycles: tuple[float, ...] = (3.0, 6.0, 12.0)
-    decline_window_days: tuple[float, float] = (28.0, 182.0)
+    decline_null_ratio: float = 1.0
+    decline_window_days: tuple[float, float] = (28.0, 330.0)
+    decline_window_step: float = 1.5
+    decline_bonferroni: bool = True
     baseline_days: float = 365.0
     max_days_since_last_order: int = 400
     volatile_sigma: float = 0.6
@@ -149,9 +156,12 @@ class RecoveryConfig:
         low, high = self.decline_window_days
         if not 0 < low <= high:
             raise ValueError(f"decline_window_days must be 0 < low <= high, got {low, high}")
-        if not self.decline_window_cycles or min(self.decline_window_cycles) <= 0:
+        if self.decline_window_step <= 1:
+            raise ValueError(f"decline_window_step must be > 1, got {self.decline_window_step}")
+        if not self.max_decline_ratio <= self.decline_null_ratio <= 1:
             raise ValueError(
-                f"decline_window_cycles must be positive, got {self.decline_window_cycles}"
+                f"decline_null_ratio must be in [max_decline_ratio, 1], "
+                f"got {self.decline_null_ratio}"
             )
         if not 0 < self.closure_p_value < 1:
             raise ValueError(f"closure_p_value must be in (0, 1), got {self.closure_p_value}")
@@ -277,53 +287,60 @@ def _closed_weeks(customer: np.ndarray, day: np.ndarray, p_value: float) -> dict
     as_dates = days.astype("datetime64[D]")
     year = as_dates.astype("datetime64[Y]").astype("int64")
     week = np.minimum((as_dates - as_dates.astype("datetime64[Y]")).astype("int64") // 7, 51)
-    block = (year - year[0]) * 52 + week
+    # Blocks numbered from the first day's, so that every block holds at least one day.
+    block = (year - year[0]) * 52 + week - week[0]
     n_blocks = int(block[-1]) + 1
     block_first = np.full(n_blocks, np.iinfo("int64").max)
     block_last = np.full(n_blocks, np.iinfo("int64").min)
     np.minimum.at(block_first, block, days)
     np.maximum.at(block_last, block, days)
-    block_week = np.arange(n_blocks) % 52
-    frame = frame.assign(block=block[frame["day"].to_numpy() - days[0]])
-    ordered_blocks = frame.groupby("customer")["block"].unique()
+    block_week = (np.arange(n_blocks) + week[0]) % 52
+    # Blocks seen by a customer lie wholly between its first and last order day: a run of
+    # block indices [low, high). Per-week counts and days over such a run are differences of
+    # cumulative sums over blocks.
+    first, last = span["min"].to_numpy(), span["max"].to_numpy()
+    low = np.searchsorted(block_first, first, side="left")
+    high = np.maximum(np.searchsorted(block_last, last, side="right"), low)
+    per_week = np.zeros((n_blocks + 1, 52))
+    per_week[np.arange(1, n_blocks + 1), block_week] = 1.0
+    days_per_week = per_week * np.r_[0, block_last - block_first + 1][:, None]
+    per_week, days_per_week = np.cumsum(per_week, axis=0), np.cumsum(days_per_week, axis=0)
+    n_seen = per_week[high] - per_week[low]
+    exposure = days_per_week[high] - days_per_week[low]
 
-    result: dict[int, np.ndarray] = {}
-    for cust, first, last, n_days in span.itertuples():
-        seen = (block_first >= first) & (block_last <= last)
-        ordered = np.zeros(n_blocks, dtype=bool)
-        ordered[ordered_blocks[cust]] = True
-        n_seen = np.bincount(block_week[seen], minlength=52)
-        n_ordered = np.bincount(block_week[seen & ordered], minlength=52)
-        empty = (n_seen > 0) & (n_ordered == 0)
-        if not empty.any() or empty.all():
-            continue
-        rate_per_day = n_days / (last - first)
-        closed = np.zeros(52, dtype=bool)
-        # Walk the year once from a week with orders, so runs over the year end stay whole.
-        start = int(np.argmin(empty))
-        run: list[int] = []
-        for step in range(53):
-            w = (start + step) % 52
-            if empty[w] and step < 52:
-                run.append(w)
-                continue
-            if 2 <= len(run) <= 17:
-                exposure_days = sum(
-                    int(
-                        (
-                            block_last[seen & (block_week == r)]
-                            - block_first[seen & (block_week == r)]
-                            + 1
-                        ).sum()
-                    )
-                    for r in run
-                )
-                if math.exp(-rate_per_day * exposure_days) < p_value:
-                    closed[run] = True
-            run = []
-        if closed.any():
-            result[int(cust)] = closed
-    return result
+    row = span.index.get_indexer(frame["customer"])
+    order_block = block[frame["day"].to_numpy() - days[0]]
+    inside = (order_block >= low[row]) & (order_block < high[row])
+    n_ordered = np.zeros((len(span), 52))
+    np.add.at(n_ordered, (row[inside], block_week[order_block[inside]]), 1.0)
+    empty = (n_seen > 0) & (n_ordered == 0)
+    judged = empty.any(axis=1) & ~empty.all(axis=1)
+    if not judged.any():
+        return {}
+    empty, exposure = empty[judged], exposure[judged]
+    rate_per_day = (span["count"].to_numpy() / (last - first))[judged]
+
+    # Walk each year from a week with orders, so runs over the year end stay whole; runs of
+    # empty weeks are then labelled across all customers at once.
+    rotation = (np.argmin(empty, axis=1)[:, None] + np.arange(52)) % 52
+    rows = np.arange(len(empty))[:, None]
+    walked = empty[rows, rotation]
+    starts = walked & ~np.pad(walked, ((0, 0), (1, 0)))[:, :-1]
+    run = np.where(walked, np.cumsum(starts.ravel()).reshape(walked.shape), 0)
+    run_length = np.bincount(run.ravel(), minlength=run.max() + 1)
+    run_exposure = np.bincount(
+        run.ravel(), weights=exposure[rows, rotation].ravel(), minlength=run.max() + 1
+    )
+    run_rate = np.zeros(len(run_length))
+    run_rate[run[walked]] = np.broadcast_to(rate_per_day[:, None], walked.shape)[walked]
+    run_closed = (
+        (run_length >= 2) & (run_length <= 17) & (np.exp(-run_rate * run_exposure) < p_value)
+    )
+    run_closed[0] = False
+    closed = np.zeros_like(walked)
+    closed[rows, rotation] = run_closed[run]
+    customers = span.index.to_numpy()[judged]
+    return {int(c): flags for c, flags in zip(customers, closed, strict=True) if flags.any()}
 
 
 def recovery_actions(
@@ -440,6 +457,7 @@ def recovery_actions(
             config,
             # An unusually large last delivery covers the account as it covers a pair.
             use_stock_up=scale == "full",
+            judge_decline=False,
         )
     account_last = customer_days.groupby("customer")["day"].max().to_numpy()
     pair_last = orders.groupby("pair")["day"].max().to_numpy()
@@ -554,6 +572,8 @@ class _Calendar:
     ``time(pair, day, variant)`` gives, for each (pair, day), the adjusted days elapsed from
     the calendar's first day to the end of ``day``; variant 'calendar' is plain days,
     'season' slows down out of season, 'full' also stops while the customer is closed.
+    Closed days are kept as intervals per customer and their seasonal time is subtracted,
+    so memory grows with the number of closures, not with pairs x days.
     """
 
     def __init__(
@@ -568,50 +588,109 @@ class _Calendar:
     ) -> None:
         self.first_day = int(first_day)
         days = np.arange(first_day, last_day + 1)
-        as_dates = days.astype("datetime64[D]")
-        month = as_dates.astype("datetime64[M]").astype("int64") % 12
-        doy = (as_dates - as_dates.astype("datetime64[Y]")).astype("int64")
-        week = np.minimum(doy // 7, 51)
-        season = intensity[:, month]
-        self.season_cum = np.cumsum(season, axis=1)
-        unseen_closures = unseen_closures or {}
-        open_days: dict[int, np.ndarray] = {}
-        for cust in set(closures) | set(unseen_closures):
-            is_open = ~closures[cust][week] if cust in closures else np.ones(len(days), bool)
-            if cust in unseen_closures:
-                start, end = unseen_closures[cust]
-                is_open[max(start - self.first_day, 0) : max(end - self.first_day + 1, 0)] = False
-            open_days[cust] = is_open
-        closed_pairs = np.flatnonzero(np.isin(pair_customer, list(open_days)))
-        self.full_row = np.full(len(pair_category), -1)
-        self.full_row[closed_pairs] = np.arange(len(closed_pairs))
-        rows = [season[pair_category[p]] * open_days[int(pair_customer[p])] for p in closed_pairs]
-        self.full_cum = np.cumsum(np.array(rows), axis=1) if rows else np.zeros((0, len(days)))
+        month = days.astype("datetime64[D]").astype("datetime64[M]").astype("int64") % 12
+        self.season_cum = np.cumsum(intensity[:, month], axis=1)
         self.pair_category = pair_category
         self.pair_customer = pair_customer
-        self.closures = closures
+        customer, first, last, sign = _closed_intervals(days, closures, unseen_closures or {})
+        order = np.argsort(customer, kind="stable")
+        self.closed_first = first[order]
+        self.closed_last = last[order]
+        self.closed_sign = sign[order]
+        n_customers = int(max(pair_customer.max(initial=-1), customer.max(initial=-1))) + 1
+        self.closed_count = np.bincount(customer, minlength=n_customers)
+        self.closed_offset = np.r_[0, np.cumsum(self.closed_count)[:-1]].astype("int64")
+
+    def _cumulative(self, row: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Seasonal time from the first day to the end of ``day`` (0 before the first day)."""
+        index = day - self.first_day
+        value = self.season_cum[row, np.clip(index, 0, self.season_cum.shape[1] - 1)]
+        return np.where(index >= 0, value, 0.0)
 
     def time(self, pair: np.ndarray, day: np.ndarray, variant: str) -> np.ndarray:
-        index = np.clip(day - self.first_day, 0, self.season_cum.shape[1] - 1)
         if variant == "calendar":
             return day.astype(float)
-        season = self.season_cum[self.pair_category[pair], index]
-        if variant == "season":
-            return season
-        row = self.full_row[pair]
-        out = season.copy()
-        closed = row >= 0
-        out[closed] = self.full_cum[row[closed], index[closed]]
+        index = np.clip(day - self.first_day, 0, self.season_cum.shape[1] - 1)
+        row = self.pair_category[pair]
+        out = self.season_cum[row, index]
+        if variant == "season" or not len(self.closed_first):
+            return out
+        day = index + self.first_day
+        count = self.closed_count[self.pair_customer[pair]]
+        offset = self.closed_offset[self.pair_customer[pair]]
+        for j in range(int(count.max(initial=0))):
+            pick = np.flatnonzero(count > j)
+            k = offset[pick] + j
+            reached = np.minimum(day[pick], self.closed_last[k])
+            closed = self._cumulative(row[pick], reached) - self._cumulative(
+                row[pick], self.closed_first[k] - 1
+            )
+            out[pick] -= self.closed_sign[k] * np.where(
+                day[pick] >= self.closed_first[k], closed, 0.0
+            )
         return out
 
     def day_reaching(self, pair: np.ndarray, target: np.ndarray) -> np.ndarray:
         """First day on which each pair's full adjusted time reaches ``target``."""
-        out = np.empty(len(pair), dtype="int64")
-        for i, (p, t) in enumerate(zip(pair, target, strict=True)):
-            row = self.full_row[p]
-            cum = self.full_cum[row] if row >= 0 else self.season_cum[self.pair_category[p]]
-            out[i] = self.first_day + min(int(np.searchsorted(cum, t - 1e-9)), len(cum) - 1)
-        return out
+        low = np.zeros(len(pair), dtype="int64")
+        high = np.full(len(pair), self.season_cum.shape[1] - 1, dtype="int64")
+        # Bisection on the day index: time is non-decreasing in the day.
+        while np.any(low < high):
+            middle = (low + high) // 2
+            reached = self.time(pair, self.first_day + middle, "full") >= target - 1e-9
+            high = np.where(reached, middle, high)
+            low = np.where(reached, low, middle + 1)
+        return self.first_day + low
+
+
+def _closed_intervals(
+    days: np.ndarray,
+    closures: dict[int, np.ndarray],
+    unseen_closures: dict[int, tuple[int, int]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Closed days as signed intervals: customer, first day, last day, +1 or -1.
+
+    Yearly closures (week-of-year flags) become runs of days within ``days``; a customer's
+    unseen closure is one more interval, and where it overlaps a yearly one the overlap
+    comes back with sign -1 so that no day is taken out twice.
+    """
+    as_dates = days.astype("datetime64[D]")
+    week = np.minimum((as_dates - as_dates.astype("datetime64[Y]")).astype("int64") // 7, 51)
+    parts = []
+    if closures:
+        customers = np.array(sorted(closures))
+        flags = np.array([closures[c] for c in customers])
+        closed = flags[:, week]
+        edges = np.diff(np.pad(closed.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+        start_row, start_col = np.nonzero(edges == 1)
+        _, end_col = np.nonzero(edges == -1)
+        parts.append(
+            (customers[start_row], days[start_col], days[end_col - 1], np.ones(len(start_row)))
+        )
+    if unseen_closures:
+        customer = np.array(list(unseen_closures), dtype="int64")
+        first = np.array([v[0] for v in unseen_closures.values()], dtype="int64")
+        last = np.array([v[1] for v in unseen_closures.values()], dtype="int64")
+        parts.append((customer, first, last, np.ones(len(customer))))
+        if closures:
+            yearly_customer, yearly_first, yearly_last, _ = parts[0]
+            where = pd.Index(customer).get_indexer(yearly_customer)
+            has = where >= 0
+            overlap_first = np.maximum(yearly_first[has], first[where[has]])
+            overlap_last = np.minimum(yearly_last[has], last[where[has]])
+            keep = overlap_first <= overlap_last
+            parts.append(
+                (
+                    yearly_customer[has][keep],
+                    overlap_first[keep],
+                    overlap_last[keep],
+                    -np.ones(int(keep.sum())),
+                )
+            )
+    if not parts:
+        empty = np.zeros(0, dtype="int64")
+        return empty, empty, empty, np.zeros(0)
+    return tuple(np.concatenate([part[i] for part in parts]) for i in range(4))
 
 
 def _pair_facts(
@@ -653,13 +732,19 @@ def _pair_evidence(
     config: RecoveryConfig,
     *,
     use_stock_up: bool,
+    judge_decline: bool = True,
 ) -> pd.DataFrame:
-    """Lapse and decline evidence per pair in one time scale (one row per pair index)."""
+    """Lapse and decline evidence per pair in one time scale (one row per pair index).
+
+    With ``judge_decline`` false the decline columns are NaN (the account-level lapse).
+    """
     same = np.r_[False, pair[1:] == pair[:-1]]
     gap = np.where(same, np.r_[0.0, np.diff(tau)], np.nan)
     log_gap = np.log(np.maximum(gap, 0.5))
     log_gap[~same] = np.nan
-    frame = pd.DataFrame({"pair": pair, "tau": tau, "amount": amount, "log_gap": log_gap})
+    frame = pd.DataFrame(
+        {"pair": pair, "tau": tau, "amount": amount, "log_gap": log_gap, "gap": gap}
+    )
     grouped = frame.groupby("pair")
     median_log_gap = grouped["log_gap"].transform("median")
     frame["abs_dev"] = (frame["log_gap"] - median_log_gap).abs()
@@ -690,6 +775,13 @@ def _pair_evidence(
     )
     sigma = np.maximum(sigma, 0.2)
     amount_sigma = np.maximum(1.4826 * stats["amount_mad"].fillna(0).to_numpy(), 0.25)
+    # Squared coefficient of variation of gaps (the count dispersion of a renewal process),
+    # shrunk towards 0.25 with the weight of three gaps.
+    gap_mean = grouped["gap"].mean().reindex(range(n_pairs)).to_numpy()
+    gap_var = grouped["gap"].var(ddof=0).reindex(range(n_pairs)).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cv2_raw = np.nan_to_num(gap_var / gap_mean**2, nan=0.25)
+    gap_cv2 = (m * cv2_raw + 3 * 0.25) / (m + 3)
     frame["typical_gap"] = typical_gap[pair]
     long_gaps = (
         (np.exp(frame["log_gap"]) > 1.7 * frame["typical_gap"])
@@ -715,14 +807,21 @@ def _pair_evidence(
     z_lapse = norm.isf(np.clip(survival, 1e-15, 1.0))
 
     rate = _spend_rate(frame, stats, config.baseline_days, n_pairs)
-    decline = _decline_evidence(
-        frame, tau_as_of, typical_gap, sigma, amount_sigma, stats, config, n_pairs
-    )
+    if judge_decline:
+        decline = _decline_evidence(
+            frame, tau_as_of, typical_gap, gap_cv2, amount_sigma, stats, config, n_pairs
+        )
+    else:
+        decline = {
+            name: np.full(n_pairs, np.nan)
+            for name in ("z", "ratio", "window", "recent", "expected")
+        }
     return pd.DataFrame(
         {
             "typical_gap": typical_gap,
             "sigma": sigma,
             "amount_sigma": amount_sigma,
+            "gap_cv2": gap_cv2,
             "skip_share": skip_share,
             "stock_ratio": stock_ratio,
             "is_stock_up": is_stock_up,
@@ -784,97 +883,104 @@ def _spend_rate(
     return np.where(np.isnan(rate), lifetime_rate, rate)
 
 
+def _decline_windows(config: RecoveryConfig) -> np.ndarray:
+    """Recent window lengths scanned for a decline, in adjusted days."""
+    low, high = config.decline_window_days
+    n = int(np.floor(np.log(high / low) / np.log(config.decline_window_step) + 1e-9)) + 1
+    windows = low * config.decline_window_step ** np.arange(n)
+    return np.unique(np.r_[windows, high]) if windows[-1] < high else windows
+
+
 def _decline_evidence(
     frame: pd.DataFrame,
     tau_as_of: np.ndarray,
     typical_gap: np.ndarray,
-    sigma: np.ndarray,
+    gap_cv2: np.ndarray,
     amount_sigma: np.ndarray,
     stats: pd.DataFrame,
     config: RecoveryConfig,
     n_pairs: int,
 ) -> dict[str, np.ndarray]:
-    """Evidence of a decline per pair: the larger of two z-scores.
+    """Evidence that a pair still ordering now buys clearly less than its own baseline.
 
-    Rate: spend in each recent window against the earlier rate; a decline must show in every
-    window, so the weakest counts. Size: log amounts of the orders in the shortest window
-    against the earlier ones. Also returns the ratio of recent to expected spend.
+    For each recent window (``_decline_windows``) the pair's orders split into the window and
+    up to ``baseline_days`` before it. Spend is a compound of an order count, overdispersed
+    Poisson with the pair's own rate and gap dispersion, and lognormal order sizes with the
+    pair's own spread; three one-sided tests ask whether the count, the size or the spend
+    fell below ``decline_null_ratio`` of baseline. The best test of the best window counts,
+    its p-value multiplied by the number of tests made (Bonferroni), so a pair scanned over
+    more windows needs more evidence. Returns per pair: z (NaN without a usable window), the
+    spend ratio, window, recent and expected spend of the window chosen.
     """
     pair = frame["pair"].to_numpy()
     tau = frame["tau"].to_numpy()
     amount = frame["amount"].to_numpy()
+    log_amount = frame["log_amount"].to_numpy()
     first_tau = stats["first_tau"].to_numpy()
-    best = {
-        name: np.full(n_pairs, np.nan) for name in ("z", "ratio", "window", "recent", "expected")
-    }
-    best["z"] = np.full(n_pairs, -np.inf)
-    low, high = config.decline_window_days
-    for cycles in config.decline_window_cycles:
-        window = np.clip(cycles * typical_gap, low, high)
+    null = np.log(config.decline_null_ratio)
+    best = {name: np.full(n_pairs, np.nan) for name in ("ratio", "window", "recent", "expected")}
+    best_z = np.full(n_pairs, -np.inf)
+    n_tests = np.zeros(n_pairs)
+
+    def sums(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        weights = mask.astype(float)
+        return (
+            np.bincount(pair, weights=weights, minlength=n_pairs),
+            np.bincount(pair, weights=amount * weights, minlength=n_pairs),
+            np.bincount(pair, weights=log_amount * weights, minlength=n_pairs),
+        )
+
+    for window in _decline_windows(config):
         start = tau_as_of - window
+        base_from = start - config.baseline_days
+        truncated = first_tau > base_from
         in_recent = tau > start[pair]
-        in_base = (~in_recent) & (tau > (start - config.baseline_days)[pair])
-        recent = np.bincount(pair, weights=amount * in_recent, minlength=n_pairs)
-        base = np.bincount(pair, weights=amount * in_base, minlength=n_pairs)
-        n_base = np.bincount(pair, weights=in_base, minlength=n_pairs)
-        base_span = start - np.maximum(first_tau, start - config.baseline_days)
-        usable = (n_base >= 3) & (base_span >= window) & (base > 0)
-        expected = np.where(usable, base / np.where(base_span > 0, base_span, 1) * window, np.nan)
+        n_recent, recent, log_recent = sums(in_recent)
+        n_base, base, log_base = sums(~in_recent & (tau > base_from[pair]))
+        # A baseline that starts at the pair's first order holds about half an order more
+        # than its span: the first order falls at the start of its cycle.
+        span = start - np.where(truncated, first_tau, base_from)
+        exposure = span + np.where(truncated, 0.5 * typical_gap, 0.0)
+        usable = (n_base >= 4) & (span >= np.maximum(0.5 * window, 3 * typical_gap))
+        usable &= n_recent >= 1
         with np.errstate(divide="ignore", invalid="ignore"):
+            expected_orders = n_base * window / exposure
+            expected = base * window / exposure
             ratio = recent / expected
-        expected_orders = np.maximum(window / typical_gap, 1.0)
-        base_orders = np.maximum(base_span / typical_gap, 1.0)
-        # Spread of gaps and amounts, plus a Poisson-like term for orders falling just
-        # either side of the window's edge.
-        variance = (sigma**2 + amount_sigma**2 + 0.5) * (1 / expected_orders + 1 / base_orders)
-        z = -np.log(np.maximum(ratio, 0.02)) / np.sqrt(variance)
-        z = np.where(usable & (recent > 0), z, -np.inf)
-        # The window that shows the drop best counts; the calibration allows for the choice.
-        better = z > best["z"]
+            log_count = np.log((n_recent + 0.5) / (expected_orders + 0.5))
+            # Count of a renewal process over the window: variance about cv^2 per expected
+            # order, plus up to a quarter of an order from where the window's edge falls.
+            var_count = (gap_cv2 * expected_orders + 0.25) / expected_orders**2
+            var_count += gap_cv2 / n_base
+            size_drop = log_base / n_base - log_recent / n_recent
+            var_size = amount_sigma**2 * (1 / n_recent + 1 / n_base)
+            z_count = (null - log_count) / np.sqrt(var_count)
+            z_size = (size_drop + null) / np.sqrt(var_size)
+            z_spend = (null - log_count + size_drop) / np.sqrt(var_count + var_size)
+        has_count = usable & (expected_orders >= 2)
+        has_size = usable & (n_recent >= 2)
+        n_tests += has_count + has_size + has_count
+        z = np.maximum.reduce(
+            [
+                np.where(has_count, z_count, -np.inf),
+                np.where(has_size, z_size, -np.inf),
+                np.where(has_count, z_spend, -np.inf),
+            ]
+        )
+        better = z > best_z
+        best_z = np.where(better, z, best_z)
         for name, value in (
-            ("z", z),
             ("ratio", ratio),
-            ("window", window),
+            ("window", np.full(n_pairs, window)),
             ("recent", recent),
             ("expected", expected),
         ):
             best[name] = np.where(better, value, best[name])
 
-    # Smaller orders show sooner than a lower rate: compare log amounts of the orders in the
-    # shortest window with those before it, against the pair's own spread of amounts.
-    window = np.clip(min(config.decline_window_cycles) * typical_gap, low, high)
-    start = tau_as_of - window
-    in_recent = tau > start[pair]
-    in_base = (~in_recent) & (tau > (start - config.baseline_days)[pair])
-    log_amount = np.log(amount)
-    n_recent = np.bincount(pair, weights=in_recent, minlength=n_pairs)
-    n_base = np.bincount(pair, weights=in_base, minlength=n_pairs)
-    recent_log = np.bincount(pair, weights=log_amount * in_recent, minlength=n_pairs)
-    base_log = np.bincount(pair, weights=log_amount * in_base, minlength=n_pairs)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        drop = base_log / n_base - recent_log / n_recent
-        z_amount = drop / (amount_sigma * np.sqrt(1 / n_recent + 1 / n_base))
-    z_amount = np.where((n_recent >= 3) & (n_base >= 4), z_amount, -np.inf)
-    recent = np.bincount(pair, weights=amount * in_recent, minlength=n_pairs)
-    base = np.bincount(pair, weights=amount * in_base, minlength=n_pairs)
-    base_span = start - np.maximum(first_tau, start - config.baseline_days)
-    expected = np.where(
-        base_span > 0, base / np.where(base_span > 0, base_span, 1) * window, np.nan
-    )
-    by_amount = (z_amount > np.where(np.isfinite(best["z"]), best["z"], -np.inf)) & (
-        base_span >= window
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        amount_ratio = recent / expected
-    for name, value in (
-        ("z", z_amount),
-        ("ratio", amount_ratio),
-        ("window", window),
-        ("recent", recent),
-        ("expected", expected),
-    ):
-        best[name] = np.where(by_amount, value, best[name])
-    best["z"] = np.where(np.isfinite(best["z"]), best["z"], np.nan)
+    if config.decline_bonferroni:
+        log_p = norm.logsf(best_z) + np.log(np.maximum(n_tests, 1))
+        best_z = norm.isf(np.clip(np.exp(log_p), 1e-300, 0.5))
+    best["z"] = np.where(n_tests > 0, best_z, np.nan)
     return best
 
 
@@ -913,7 +1019,8 @@ def _decide(
 ) -> RecoveryResult:
     full = evidence["full"]
     lapse_score, decline_score = _score(full, config)
-    is_lapse = lapse_score >= decline_score
+    # A pair silent past its rhythm is lapsed even when a long window also shows a drop.
+    is_lapse = (lapse_score >= decline_score) | (lapse_score >= config.min_score)
     score = np.maximum(lapse_score, decline_score)
 
     n_orders = facts["n_orders"].to_numpy()
@@ -989,7 +1096,7 @@ def _decide(
         ignore_index=True,
     )
 
-    not_flagged["reason"] = [_held_reason(row) for row in not_flagged.itertuples()]
+    not_flagged["reason"] = _held_reasons(not_flagged)
     not_flagged = not_flagged.loc[:, list(NOT_FLAGGED_COLUMNS)].sort_values(
         ["customer_id", "category"], ignore_index=True
     )
@@ -1049,15 +1156,26 @@ _HELD_REASONS = {
 }
 
 
-def _held_reason(row) -> str:
-    return _HELD_REASONS[row.reason_code].format(
-        category=row.category,
-        n_orders=row.n_orders,
-        history=row.last_day - row.first_day,
-        days_since=row.days_since,
-        stock=row.e_stock_ratio if np.isfinite(row.e_stock_ratio) else 1.0,
-        gap=row.median_gap_days if np.isfinite(row.median_gap_days) else 0.0,
+def _held_reasons(table: pd.DataFrame) -> pd.Series:
+    """Reason text per not-flagged pair, formatted one reason code at a time."""
+    stock = table["e_stock_ratio"].where(np.isfinite(table["e_stock_ratio"]), 1.0)
+    gap = table["median_gap_days"].where(np.isfinite(table["median_gap_days"]), 0.0)
+    fields = pd.DataFrame(
+        {
+            "category": table["category"],
+            "n_orders": table["n_orders"],
+            "history": table["last_day"] - table["first_day"],
+            "days_since": table["days_since"],
+            "stock": stock,
+            "gap": gap,
+        },
+        index=table.index,
     )
+    reasons = pd.Series("", index=table.index, dtype=object)
+    for code, rows in fields.groupby(table["reason_code"], sort=False):
+        template = _HELD_REASONS[code]
+        reasons[rows.index] = [template.format(**values) for values in rows.to_dict("records")]
+    return reasons
 
 
 def _accounts(actions: pd.DataFrame) -> pd.DataFrame:
@@ -1073,7 +1191,7 @@ def _accounts(actions: pd.DataFrame) -> pd.DataFrame:
             "n_categories_at_risk": grouped.size(),
             "annual_revenue_at_risk": grouped["annual_revenue_at_risk"].sum().round(2),
             "categories": grouped["category"].agg(", ".join),
-            "score": grouped["score"].agg(lambda s: 1 - np.prod(1 - s)).round(4),
+            "score": (1 - (1 - ordered["score"]).groupby(ordered["customer_id"]).prod()).round(4),
         }
     ).reset_index()
     return accounts.sort_values(

@@ -92,6 +92,9 @@ def buying_profiles(context: AssetExecutionContext, longtail: LongtailSettings):
             con, "select * from marts.customer_category_summary order by customer_id, category"
         )
         profiles = build_profiles(customers, customer_category)
+        note = str(profiles.profiles["note"].iloc[0]) if len(profiles.profiles) else ""
+        if note:
+            context.log.warning(note)
         write_table(con, "longtail.profiles", profiles.profiles)
         write_table(con, "longtail.customer_profiles", profiles.customer_profiles)
         write_table(con, "longtail.profile_categories", profiles.profile_categories)
@@ -109,6 +112,7 @@ def buying_profiles(context: AssetExecutionContext, longtail: LongtailSettings):
             "n_best_customers": int(profiles.customer_profiles.is_best_customer.sum()),
             "profiles": _preview(profiles.profiles, 20),
             "k_selection": _preview(profiles.selection, 20),
+            "note": note or "clustered",
         }
     )
 

@@ -11,6 +11,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_c
 from dagster_dbt import get_asset_key_for_model
 
 from orchestration import validation as v
+from orchestration.actions import call_lists
 from orchestration.assets import (
     buying_profiles,
     growth_actions,
@@ -318,7 +319,33 @@ def close_to_last_publish(longtail: LongtailSettings) -> AssetCheckResult:
     )
 
 
+@asset_check(asset=call_lists, blocking=True)
+def call_lists_valid(longtail: LongtailSettings) -> AssetCheckResult:
+    """Stable action ids unique, no control-group account on any list, positions from 1, money
+    finite and non-negative, every listed action with a reason."""
+    with connect(longtail.warehouse_path, read_only=True) as con:
+        frame = read_frame(
+            con,
+            "select l.*, coalesce(g.is_control, false) as account_in_control "
+            "from longtail.call_lists l left join longtail.control_group g using (customer_id)",
+        )
+    outcome = v.validate(
+        "call_lists",
+        frame,
+        v.unique_key(["action_id"])
+        + v.unique_key(["rep", "position"])
+        + v.not_null(["action_id", "customer_id", "rep", "kind", "category"])
+        + v.in_set("kind", ["growth", "recovery"])
+        + v.in_set("account_in_control", [False])
+        + v.between("position", 1, None)
+        + v.between("expected_value", 0, MAX_MONEY)
+        + v.non_empty_text("reason"),
+    )
+    return _result(outcome, "call_lists_valid", longtail)
+
+
 ALL_CHECKS = [
+    call_lists_valid,
     clean_order_lines_valid,
     close_to_last_publish,
     product_categories_valid,

@@ -89,6 +89,12 @@ def print_summary(home: Path, elapsed: float) -> None:
             "select count(*) from customer_profiles where is_best_customer"
         ).fetchone()[0]
         n_profiles = con.execute("select count(*) from profiles").fetchone()[0]
+        notes = [
+            row[0]
+            for row in con.execute(
+                "select distinct note from profiles where coalesce(note, '') <> ''"
+            ).fetchall()
+        ]
         growth = con.execute(
             "select count(*), count(distinct customer_id), "
             "coalesce(sum(expected_annual_revenue), 0) from growth_actions"
@@ -96,6 +102,10 @@ def print_summary(home: Path, elapsed: float) -> None:
         recovery = con.execute(
             "select count(*), count(distinct customer_id), "
             "coalesce(sum(annual_revenue_at_risk), 0) from recovery_actions"
+        ).fetchone()
+        calls = con.execute(
+            "select count(*), count(distinct customer_id), count(distinct rep), "
+            "coalesce(sum(expected_value), 0) from call_lists"
         ).fetchone()
         overall = con.execute(
             "select ttm_revenue, total_opportunity, total_share_of_ttm "
@@ -123,8 +133,13 @@ def print_summary(home: Path, elapsed: float) -> None:
         f"  opportunity       {_fmt_money(overall[1]):>12}  a year, "
         f"{100 * (overall[2] or 0):.1f}% of trailing-twelve-month revenue "
         f"({_fmt_money(overall[0])})",
+        f"  this week's calls {calls[1]:>12,}  accounts, {calls[0]:,} actions for {calls[2]:,} "
+        f"rep list(s), {_fmt_money(calls[3])} expected value",
+        f"  report            {home / 'report.html'}",
+        f"  CRM import files  {home / 'crm'}/",
         f"  tables            {db_path}",
         f"                    {parquet_path}/*.parquet",
+        *[f"  note: {note}" for note in notes],
     ]
     print("\n".join(lines))
 
@@ -156,6 +171,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                     "as_of": args.as_of or "",
                     "home": str(home),
                     "accept_changes": bool(args.accept_changes),
+                    "feedback": str(Path(args.feedback).resolve()) if args.feedback else "",
+                    "calls_per_rep": args.calls_per_rep,
+                    "currency": args.currency,
                     "category_overrides": (
                         str(Path(args.category_overrides).resolve())
                         if args.category_overrides
@@ -188,6 +206,29 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                 print(f"  check {evaluation.check_name} failed: {text}")
         return 1
     print_summary(home, elapsed)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from orchestration.publish import published_paths
+    from orchestration.report import report_files
+
+    home = Path(args.home).resolve()
+    db_path, _ = published_paths(home)
+    if not db_path.exists():
+        print(f"no publish in {home}: run `longtail refresh --home {args.home}` first")
+        return 1
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        names = [row[0] for row in con.execute("show tables").fetchall()]
+        frames = {name: con.execute(f'select * from "{name}"').df() for name in names}
+    finally:
+        con.close()
+    out = Path(args.out).resolve()
+    out.write_text(report_files(frames, currency=args.currency)["report.html"], encoding="utf-8")
+    print(f"report of publish {frames['run_log'].iloc[-1].publish_id} written to {out}")
     return 0
 
 
@@ -237,12 +278,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="CSV product_id,category that wins over derived categories",
     )
     refresh.add_argument(
+        "--feedback",
+        default=None,
+        help="CSV of rep outcomes: action_id,outcome,reason,outcome_date",
+    )
+    refresh.add_argument(
+        "--calls-per-rep",
+        type=int,
+        default=25,
+        help="calls a rep makes a week (call-list capacity)",
+    )
+    refresh.add_argument("--currency", default="", help="symbol put before money in the report")
+    refresh.add_argument(
         "--accept-changes",
         action="store_true",
         help="publish even when counts or totals moved more than 50%% against the last publish",
     )
     refresh.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     refresh.set_defaults(func=cmd_refresh)
+
+    report = sub.add_parser("report", help="write the opportunity report of the live publish")
+    report.add_argument("--home", default=".longtail")
+    report.add_argument("--out", default="longtail-report.html", help="HTML file to write")
+    report.add_argument("--currency", default="", help="symbol put before money, e.g. £")
+    report.set_defaults(func=cmd_report)
 
     sim = sub.add_parser("simulate", help="write a simulated distributor's order lines + truth")
     sim.add_argument("--out", required=True, help="folder to write into")

@@ -9,6 +9,7 @@ from dagster import (
     in_process_executor,
 )
 
+from orchestration.actions import call_lists, lift
 from orchestration.assets import (
     buying_profiles,
     growth_actions,
@@ -51,6 +52,8 @@ defs = Definitions(
         growth_actions,
         recovery_actions,
         opportunity_summary,
+        call_lists,
+        lift,
         published_tables,
     ],
     asset_checks=ALL_CHECKS,

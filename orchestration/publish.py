@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -96,6 +97,15 @@ PUBLISHED_TABLES: dict[str, str] = {
         "select product_id, product_name, category, category_source, category_reason, "
         "net_revenue, is_active from marts.products order by product_id"
     ),
+    "call_lists": "select * from longtail.call_lists order by rep, position",
+    "action_status": "select * from longtail.action_status order by customer_id, action_id",
+    "lift": "select * from longtail.lift",
+    "accounts": (
+        "select customer_id, customer_name, parent_customer_id, rep_id, region, country, "
+        "segment, first_order_date, last_order_date, n_orders, "
+        "cast(ttm_revenue as double) as ttm_revenue, "
+        "cast(net_revenue as double) as net_revenue from marts.customers order by customer_id"
+    ),
     "quarantine_summary": (
         "select quarantine_reason, count(*) as n_lines from marts.order_lines_quarantine "
         "group by quarantine_reason order by quarantine_reason"
@@ -126,7 +136,13 @@ def _swap_symlink(link: Path, target: str) -> None:
 
 def _ensure_reader_links(home: Path) -> None:
     db_link, parquet_link = published_paths(home)
-    for link, target in ((db_link, "current/published.duckdb"), (parquet_link, "current/parquet")):
+    links = (
+        (db_link, "current/published.duckdb"),
+        (parquet_link, "current/parquet"),
+        (home / "report.html", "current/report.html"),
+        (home / "crm", "current/crm"),
+    )
+    for link, target in links:
         if link.is_symlink() and os.readlink(link) == target:
             continue
         if link.exists() and not link.is_symlink():
@@ -134,15 +150,22 @@ def _ensure_reader_links(home: Path) -> None:
         _swap_symlink(link, target)
 
 
-def previous_run_log(home: Path) -> pd.DataFrame:
+def previous_published_table(home: Path, name: str) -> pd.DataFrame:
+    """A table of the live publish, or an empty frame when there is none yet."""
     db_link, _ = published_paths(home)
     if not db_link.exists():
         return pd.DataFrame()
     con = duckdb.connect(str(db_link), read_only=True)
     try:
-        return con.execute("select * from run_log order by published_at").df()
+        tables = {row[0] for row in con.execute("show tables").fetchall()}
+        return con.execute(f"select * from {name}").df() if name in tables else pd.DataFrame()
     finally:
         con.close()
+
+
+def previous_run_log(home: Path) -> pd.DataFrame:
+    log = previous_published_table(home, "run_log")
+    return log.sort_values("published_at", ignore_index=True) if len(log) else log
 
 
 def _prune(home: Path, keep: str) -> None:
@@ -162,8 +185,16 @@ def publish(
     *,
     publish_id: str,
     run_log_row: dict,
+    history_rows: dict[str, pd.DataFrame] | None = None,
+    extra_files: Callable[[dict[str, pd.DataFrame]], dict[str, str]] | None = None,
 ) -> PublishResult:
-    """Copy the model tables from the warehouse into a new publish folder, then swap it in."""
+    """Copy the model tables from the warehouse into a new publish folder, then swap it in.
+
+    `history_rows` are appended to the same-named tables of the previous publish (the run
+    log always is), so history survives however many publish folders are pruned.
+    `extra_files` turns the published frames into text files (the report, CRM exports)
+    written into the publish folder by relative path before the swap.
+    """
     folder = home / "publishes" / publish_id
     if folder.exists():
         shutil.rmtree(folder)
@@ -179,8 +210,10 @@ def publish(
     log_row.update({f"rows_{name}": n for name, n in row_counts.items()})
     log_row["software_version"] = version("longtail")
     log_row["published_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    history = previous_run_log(home)
-    frames["run_log"] = pd.concat([history, pd.DataFrame([log_row])], ignore_index=True)
+    appended = {"run_log": pd.DataFrame([log_row]), **(history_rows or {})}
+    for name, rows in appended.items():
+        before = previous_published_table(home, name)
+        frames[name] = pd.concat([before, rows], ignore_index=True) if len(before) else rows
 
     db_path = folder / "published.duckdb"
     con = duckdb.connect(str(db_path))
@@ -193,6 +226,12 @@ def publish(
         con.execute("checkpoint")
     finally:
         con.close()
+    for relative, text in (extra_files(frames) if extra_files else {}).items():
+        target = (folder / relative).resolve()
+        if folder.resolve() not in target.parents:
+            raise ValueError(f"refusing to write {relative!r} outside the publish folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
     (folder / "COMPLETE").write_text(json.dumps(row_counts, indent=2))
     os.sync()
 

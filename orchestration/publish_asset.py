@@ -5,6 +5,7 @@ import json
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from dagster_dbt import get_asset_key_for_model
 
+from orchestration.actions import call_lists, current_assignments, lift
 from orchestration.assets import (
     buying_profiles,
     growth_actions,
@@ -17,6 +18,7 @@ from orchestration.dbt import warehouse_core, warehouse_marts
 from orchestration.ingest.mapping import load_mapping
 from orchestration.ingest.reader import IngestedFile, input_fingerprint
 from orchestration.publish import publish, published_paths
+from orchestration.report import report_files
 from orchestration.settings import LongtailSettings
 from orchestration.warehouse import connect, read_frame
 
@@ -28,14 +30,17 @@ from orchestration.warehouse import connect, read_frame
         growth_actions,
         recovery_actions,
         opportunity_summary,
+        call_lists,
+        lift,
         get_asset_key_for_model([warehouse_core], "order_lines_quarantine"),
         get_asset_key_for_model([warehouse_marts], "products"),
     ],
     group_name="publish",
 )
 def published_tables(context: AssetExecutionContext, longtail: LongtailSettings):
-    """The tables BI tools and CRMs read, in published.duckdb and as Parquet, swapped in whole
-    with a run-log row recording as-of date, input fingerprint, row counts and checks."""
+    """The tables BI tools and CRMs read, in published.duckdb and as Parquet, the opportunity
+    report and CRM call-list files, swapped in whole with a run-log row recording as-of date,
+    input fingerprint, row counts and checks."""
     with connect(longtail.warehouse_path, read_only=True) as con:
         run = read_frame(con, "select * from marts.run_context").iloc[0]
         files = [
@@ -43,6 +48,7 @@ def published_tables(context: AssetExecutionContext, longtail: LongtailSettings)
             for r in read_frame(con, "select * from raw.ingest_files").itertuples()
         ]
         totals = current_totals(con)
+        assignments = current_assignments(con)
         checks = read_frame(
             con, "select * from longtail.check_results order by check_name"
         ).to_dict("records")
@@ -50,11 +56,15 @@ def published_tables(context: AssetExecutionContext, longtail: LongtailSettings)
     explicit = longtail.as_of_date
     fingerprint = input_fingerprint(files, mapping, explicit.isoformat() if explicit else None)
     as_of = run.as_of_date
-    publish_id = f"{as_of:%Y%m%d}-{context.run_id[:8]}"
+    publish_id = f"{as_of:%Y%m%d}-{context.run.run_id[:8]}"
     result = publish(
         longtail.warehouse_path,
         longtail.home_path,
         publish_id=publish_id,
+        history_rows={"assignment_history": assignments.assign(publish_id=publish_id, as_of=as_of)},
+        extra_files=lambda frames: report_files(
+            frames, currency=longtail.currency or mapping.currency
+        ),
         run_log_row={
             **totals,
             "publish_id": publish_id,
@@ -64,9 +74,11 @@ def published_tables(context: AssetExecutionContext, longtail: LongtailSettings)
             "lines_read": int(run.n_lines_raw),
             "lines_clean": int(run.n_lines_clean),
             "lines_quarantined": int(run.n_lines_quarantined),
+            "data_first_date": run.data_first_date,
+            "data_last_date": run.data_last_date,
             "checks_passed": all(c["passed"] for c in checks),
             "check_results": json.dumps(checks),
-            "dagster_run_id": context.run_id,
+            "dagster_run_id": context.run.run_id,
         },
     )
     db_path, parquet_path = published_paths(longtail.home_path)
@@ -76,6 +88,7 @@ def published_tables(context: AssetExecutionContext, longtail: LongtailSettings)
             "publish_id": publish_id,
             "published_duckdb": MetadataValue.path(str(db_path)),
             "published_parquet": MetadataValue.path(str(parquet_path)),
+            "report": MetadataValue.path(str(longtail.home_path / "report.html")),
             "row_counts": MetadataValue.json(result.row_counts),
             "input_fingerprint": fingerprint,
         }

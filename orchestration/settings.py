@@ -57,6 +57,17 @@ class LongtailSettings(ConfigurableResource):
     # export looks exactly like that.
     max_change_vs_last_publish: float = 0.5
     accept_changes: bool = False
+    # Call lists: calls a rep makes a week, actions raised per call, and how strongly the
+    # ranking leans toward small accounts (0 = money x probability only).
+    calls_per_rep: int = 25
+    max_actions_per_account: int = 2
+    tail_bias: float = 2.0
+    # Share of accounts held out as a control group (stable between runs) and how long a
+    # dismissed action stays off the lists.
+    control_share: float = 0.10
+    dismiss_days: int = 90
+    feedback: str = ""
+    currency: str = ""
 
     @property
     def orders_path(self) -> Path:
@@ -84,6 +95,11 @@ class LongtailSettings(ConfigurableResource):
     @property
     def overrides_path(self) -> Path | None:
         text = _pick(self.category_overrides, "LONGTAIL_CATEGORY_OVERRIDES", "")
+        return Path(text).resolve() if text else None
+
+    @property
+    def feedback_path(self) -> Path | None:
+        text = _pick(self.feedback, "LONGTAIL_FEEDBACK", "")
         return Path(text).resolve() if text else None
 
     @property

@@ -211,3 +211,10 @@ def test_crm_csvs_hold_every_rep_and_one_file_each_with_formulas_defused(tmp_pat
     assert all("/" not in name and ".." not in name for name in per_rep)
     evil = next(frame for name, frame in per_rep.items() if name.startswith("call_list_evil_"))
     assert list(evil["customer_id"]) == ["a"]
+
+
+def test_no_actions_at_all_give_empty_lists():
+    customers = pd.DataFrame({"customer_id": ["a"], "ttm_revenue": [10.0]})
+    ranked = rank_actions(growth(), recovery(), customers)
+    result = build_call_lists(ranked, as_of=AS_OF)
+    assert result.call_lists.empty and result.action_status.empty

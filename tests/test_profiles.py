@@ -136,7 +136,7 @@ def test_profile_categories_count_adoption_among_best_customers():
     assert candles["p90_share_of_wallet"] == pytest.approx(0.6 + 0.8 * (2 / 3 - 0.6))
 
 
-def test_identical_best_customers_cannot_form_k_profiles():
+def test_identical_best_customers_fall_back_to_one_profile_and_say_why():
     customers, lines = two_group_frames()
     kitchen = lines["customer_id"].str.startswith("K")
     lines = pd.concat(
@@ -147,8 +147,29 @@ def test_identical_best_customers_cannot_form_k_profiles():
             ),
         ]
     )
-    with pytest.raises(ValueError, match="no k in k_range"):
-        build_profiles(customers, lines, config=CONFIG)
+    profiles = build_profiles(customers, lines, config=CONFIG)
+    assert list(profiles.profiles["profile_id"]) == [1]
+    assert profiles.customer_profiles["profile_id"].eq(1).all()
+    assert "clusters would hold fewer than" in profiles.profiles["note"].iloc[0]
+    assert not profiles.selection["chosen"].any()
+
+
+def test_an_export_with_one_category_still_gets_a_profile_and_a_clear_note():
+    customers, lines = two_group_frames()
+    lines = lines.assign(category="Bags")
+    lines = lines.groupby(["customer_id", "category"], as_index=False).agg(
+        {
+            c: "sum" if "amount" in c or "orders" in c or "days" in c else "min"
+            for c in lines.columns
+            if c not in ("customer_id", "category")
+        }
+    )
+    customers = customers.assign(n_categories_ttm=1)
+    profiles = build_profiles(customers, lines, config=CONFIG)
+    note = profiles.profiles["note"].iloc[0]
+    assert "this export has 0" in note and "no customer buys 3 or more categories" in note
+    assert len(profiles.customer_profiles) == len(customers)
+    assert profiles.customer_profiles["distance"].notna().all()
 
 
 def test_duplicate_customer_rows_are_rejected_by_id():

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from orchestration.publish import PUBLISHED_TABLES, publish, published_paths
@@ -24,10 +25,19 @@ TABLES = {
     "longtail.recovery_not_flagged": "select 'c1' as customer_id, 'Cups' as category",
     "longtail.recovery_accounts": "select 'c1' as customer_id",
     "longtail.opportunity_summary": "select 'overall' as scope, null as category",
+    "longtail.call_lists": "select 'r1' as rep, 1 as position",
+    "longtail.action_status": "select 'c1' as customer_id, 'a1' as action_id",
+    "longtail.lift": "select 'no earlier publish' as note",
     "marts.products": (
         "select 'p1' as product_id, 'Bag' as product_name, 'Bags' as category, "
         "'keyword' as category_source, 'name contains BAG' as category_reason, "
         "1.0 as net_revenue, true as is_active"
+    ),
+    "marts.customers": (
+        "select 'c1' as customer_id, 'Shop' as customer_name, null as parent_customer_id, "
+        "null as rep_id, null as region, 'UK' as country, null as segment, "
+        "date '2024-01-01' as first_order_date, date '2024-06-01' as last_order_date, "
+        "3 as n_orders, 10.0 as ttm_revenue, 12.0 as net_revenue"
     ),
     "marts.order_lines_quarantine": "select 'missing_customer' as quarantine_reason",
 }
@@ -99,6 +109,50 @@ READER = textwrap.dedent(
     print(before, after, log, flush=True)
     """
 )
+
+
+def test_history_rows_and_extra_files_are_published(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    make_warehouse(warehouse, 3)
+    home = tmp_path / "home"
+    rows = pd.DataFrame({"publish_id": ["one"], "customer_id": ["c1"]})
+    publish(
+        warehouse,
+        home,
+        publish_id="one",
+        run_log_row={"publish_id": "one"},
+        history_rows={"assignment_history": rows},
+        extra_files=lambda frames: {"report.html": f"<p>{len(frames['growth_actions'])}</p>"},
+    )
+    publish(
+        warehouse,
+        home,
+        publish_id="two",
+        run_log_row={"publish_id": "two"},
+        history_rows={"assignment_history": rows.assign(publish_id="two")},
+    )
+    db, _ = published_paths(home)
+    con = duckdb.connect(str(db), read_only=True)
+    history = con.execute("select publish_id from assignment_history").fetchall()
+    con.close()
+    assert history == [("one",), ("two",)]
+    # The report of publish two was not written: the link shows the live publish only.
+    assert not (home / "report.html").exists()
+    assert (home / "publishes" / "one" / "report.html").read_text() == "<p>3</p>"
+
+
+def test_extra_files_cannot_escape_the_publish_folder(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    make_warehouse(warehouse, 3)
+    with pytest.raises(ValueError, match="outside the publish folder"):
+        publish(
+            warehouse,
+            tmp_path / "home",
+            publish_id="one",
+            run_log_row={},
+            extra_files=lambda frames: {"../../evil.txt": "x"},
+        )
+    assert not (tmp_path / "evil.txt").exists()
 
 
 def test_reader_holding_the_database_open_sees_one_consistent_publish(tmp_path):

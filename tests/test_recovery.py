@@ -242,3 +242,49 @@ def test_pair_resumed_after_a_long_break_still_gets_revenue_at_risk():
     assert action["signal"] == "lapsed"
     # 180 bought over the 408 days before the last order.
     assert action["annual_revenue_at_risk"] == pytest.approx(180 / 408 * 365, rel=0.01)
+
+
+def test_buyer_ordering_half_as_often_for_five_months_is_flagged_declining():
+    # Weekly orders of 100 until 150 days ago, then one every 17 days of the same size: the
+    # fall shows in the order count only, and only in windows longer than the old ones.
+    change = AS_OF - timedelta(days=150)
+    days = _every(date(2023, 7, 3), change, 7) + _every(change + timedelta(days=17), AS_OF, 17)
+    result = _run(_orders("H", "Dairy", days, 100.0))
+
+    action = _row(result.actions, "H", "Dairy")
+    assert action["signal"] == "declining"
+    assert action["score"] >= 0.8
+    evidence = _row(result.evidence, "H", "Dairy")
+    assert 0.3 <= evidence["e_decline_ratio"] <= 0.5
+
+
+def test_decline_windows_grow_by_the_step_and_end_at_the_longest():
+    from ml.recovery import _decline_windows
+
+    windows = _decline_windows(RecoveryConfig(decline_window_days=(28.0, 100.0)))
+    np.testing.assert_allclose(windows, [28.0, 42.0, 63.0, 94.5, 100.0])
+
+
+def test_christmas_defection_in_february_is_not_detectable_by_august_in_season_time():
+    from ml.evaluation import detectable_positives, simulated_seasonality
+
+    truth = pd.DataFrame(
+        {
+            "customer_id": ["A", "B"],
+            "category": ["Christmas Goods", "Dairy"],
+            "behaviour": ["defection", "defection"],
+            "event_date": [date(2025, 2, 10), date(2025, 2, 10)],
+            "typical_gap_days": [14.0, 14.0],
+        }
+    )
+    as_of = date(2025, 8, 20)
+    calendar = detectable_positives(truth, as_of)
+    season = detectable_positives(truth, as_of, seasonality=simulated_seasonality())
+
+    assert list(calendar["customer_id"]) == ["A", "B"]
+    # Christmas Goods runs at 2% of its peak in January and not at all from February to
+    # August, so no order of A's has gone missing; flat Dairy counts as in calendar days.
+    assert list(season["customer_id"]) == ["B"]
+    later = detectable_positives(truth, date(2025, 11, 20), seasonality=simulated_seasonality())
+    # September 0.1 x 30 + October 0.5 x 31 + 19 November days = 37.5 >= 28 peak days.
+    assert list(later["customer_id"]) == ["A", "B"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -172,14 +173,60 @@ def test_two_refreshes_of_the_same_input_publish_identical_tables(
     for table in tables:
         if table == "run_log":
             continue
-        first = published(refreshed, f"select * from {table}")
-        again = published(other, f"select * from {table}")
+        # History rows carry the id of the publish that wrote them, unique by design.
+        first = published(refreshed, f"select * from {table}").drop(
+            columns="publish_id", errors="ignore"
+        )
+        again = published(other, f"select * from {table}").drop(
+            columns="publish_id", errors="ignore"
+        )
         pd.testing.assert_frame_equal(first, again, check_exact=True, obj=table)
     fingerprints = [
         published(home, "select input_fingerprint from run_log").iloc[-1, 0]
         for home in (refreshed, other)
     ]
     assert fingerprints[0] == fingerprints[1]
+
+
+def test_report_and_crm_files_are_published_with_the_tables(refreshed):
+    html = (refreshed / "report.html").read_text()
+    overall = published(refreshed, "select * from opportunity_summary where scope = 'overall'")
+    assert f"{overall.total_opportunity.iloc[0]:,.0f}" in html
+    assert "http://" not in html and "https://" not in html
+    calls = pd.read_csv(refreshed / "crm" / "call_lists.csv")
+    listed = published(refreshed, "select * from call_lists")
+    assert len(calls) == len(listed) > 0
+    control = published(refreshed, "select * from action_status where status = 'control_group'")
+    assert not set(control.customer_id) & set(listed.customer_id)
+
+
+def test_report_renders_in_a_headless_browser(refreshed, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "Chromium is needed to check the report (make test installs it)"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    page = (refreshed / "report.html").resolve().as_uri()
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=120
+    )
+    assert "Longtail opportunity report" in dom.stdout
+    assert "<svg" in dom.stdout
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [browser, *flags, "--window-size=1280,2000", f"--screenshot={shot}", page],
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.stat().st_size > 20_000  # a blank page is a few kilobytes
 
 
 def test_dbt_unit_tests_pass_against_the_built_warehouse(refreshed):
@@ -221,3 +268,28 @@ def test_a_failing_blocking_check_stops_the_publish(refreshed, slice_csv, monkey
     after = published(refreshed, "select * from growth_actions")
     pd.testing.assert_frame_equal(before, after)
     assert len(published(refreshed, "select * from run_log")) == runs_before
+
+
+def test_an_export_of_one_customer_still_publishes_and_says_what_cannot_be_computed(
+    tmp_path, capsys
+):
+    orders = tmp_path / "one_customer.csv"
+    con = duckdb.connect()
+    con.execute(
+        "create table lines as select * exclude (source_sheet) "
+        "from read_csv($p, all_varchar = true)",
+        {"p": str(BUNDLED_ORDERS)},
+    )
+    con.execute(
+        """
+        copy (select * from lines where "Customer ID" = '14911')
+        to '{}' (header, delimiter ',')
+        """.format(str(orders).replace("'", "''"))
+    )
+    home = tmp_path / "home"
+    assert _refresh(orders, home) == 0
+    out = capsys.readouterr().out
+    assert "note: buying profiles need at least 30 best customers" in out
+    assert "the export has only 1 customer(s)" in out
+    profiles = published(home, "select * from customer_profiles")
+    assert list(profiles.customer_id) == ["14911"]

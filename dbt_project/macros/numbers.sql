@@ -60,12 +60,75 @@
     {{ dbt.safe_cast(expression, type) }}
 {%- endmacro %}
 
-{# Trimmed text cast to a double; null when it is not a number. #}
+{#
+    Trimmed text cast to a double; null when it is not a number. Besides
+    plain numbers it reads amounts as spreadsheets and ERPs write them, where
+    the reading is unambiguous: one currency sign before or after the
+    number ('£12.00', '-$5', '12.00 €'), thousands grouped by spaces
+    ('1 234.50'), or by commas when a decimal point or a second group shows
+    that the comma separates thousands ('1,234.50', '1,234,567'). '1,234',
+    '12,5' and '1.234,50' could each mean a thousand times more or less and
+    stay null.
+#}
 {% macro cast_number(column) -%}
+    {{ return(adapter.dispatch('cast_number', 'longtail')(column)) }}
+{%- endmacro %}
+
+{% macro duckdb__cast_number(column) -%}
+    {%- set text = 'trim(' ~ column ~ ')' -%}
+    case
+        when {{ try_cast(text, type_double()) }} is not null
+            then {{ try_cast(text, type_double()) }}
+        when regexp_full_match({{ text }}, '{{ formatted_number_pattern() }}')
+            then {{ try_cast(
+                "regexp_replace(" ~ text ~ ", '[^0-9.+-]', '', 'g')",
+                type_double(),
+            ) }}
+    end
+{%- endmacro %}
+
+{% macro default__cast_number(column) -%}
     {{ try_cast('trim(' ~ column ~ ')', type_double()) }}
+{%- endmacro %}
+
+{#
+    A regular expression (RE2) for the formatted numbers cast_number reads:
+    an optional sign, at most one currency sign (before, with the sign on
+    either side of it, or after), and digits with '.' as the decimal point,
+    grouped in thousands by commas or spaces (also no-break spaces).
+#}
+{% macro formatted_number_pattern() -%}
+    {#- Block sets keep backslashes; Jinja string literals unescape them. -#}
+    {%- set by_commas -%}
+        [0-9]{1,3}(?:,[0-9]{3}){2,}(?:\.[0-9]+)?|[0-9]{1,3},[0-9]{3}\.[0-9]+
+    {%- endset -%}
+    {%- set by_spaces -%}
+        [0-9]{1,3}(?:[ \x{00A0}\x{202F}][0-9]{3})+(?:\.[0-9]+)?
+    {%- endset -%}
+    {%- set plain -%}
+        [0-9]+(?:\.[0-9]*)?|\.[0-9]+
+    {%- endset -%}
+    {%- set digits = '(?:' ~ by_commas | trim ~ '|' ~ by_spaces | trim
+        ~ '|' ~ plain | trim ~ ')' -%}
+    {%- set currency = '[£$€¥]' -%}
+    {%- set signed_before = currency ~ ' ?[-+]?' ~ digits -%}
+    {%- set signed_after = digits ~ ' ?' ~ currency -%}
+    [-+]?(?:{{ signed_before }}|{{ signed_after }}|{{ digits }})
 {%- endmacro %}
 
 {# The double itself when it is finite, else null (NaN and infinities). #}
 {% macro finite_or_null(expression) -%}
     case when {{ is_finite(expression) }} then {{ expression }} end
+{%- endmacro %}
+
+{#
+    The end of a quarantine detail for text that cast_number could not read,
+    as a SQL string: what a readable number looks like.
+#}
+{% macro number_expected() -%}
+    {{ sql_string(
+        " is not a finite number: expected digits with '.' as the decimal"
+        ~ " point, thousands grouped by ',' or spaces if at all, and at most"
+        ~ " one currency sign; NaN and infinity are not numbers"
+    ) }}
 {%- endmacro %}

@@ -5,12 +5,14 @@
 
 {#
     Customer ids arrive as text from sources that sometimes wrote them as
-    floats: trimmed, upper-cased, and one trailing '.0' removed, so that
-    '12345.0' and ' 12345 ' name one customer. A float column's empty cell
+    floats or padded them: every white-space character is removed (ids are
+    codes, and ' 12 345 ' or '12345\t' name the customer 12345), the rest
+    upper-cased, and one trailing '.0' removed, so that '12345.0', ' 12345 '
+    and 'ab12' / 'AB12' each name one customer. A float column's empty cell
     arrives as 'nan', which names no customer.
 #}
 {% macro normalise_customer_id(column) -%}
-    {%- set upper_text = 'upper(trim(' ~ column ~ '))' -%}
+    {%- set upper_text = 'upper(' ~ remove_white_space(column) ~ ')' -%}
     nullif(
         case
             when {{ upper_text }} in ('NAN', 'NULL', 'NONE') then ''
@@ -24,6 +26,19 @@
         end,
         ''
     )
+{%- endmacro %}
+
+{# Text without any white space, inside or around it. #}
+{% macro remove_white_space(expression) -%}
+    {{ return(adapter.dispatch('remove_white_space', 'longtail')(expression)) }}
+{%- endmacro %}
+
+{% macro duckdb__remove_white_space(expression) -%}
+    regexp_replace({{ expression }}, '[\s\x{00A0}\x{202F}]+', '', 'g')
+{%- endmacro %}
+
+{% macro default__remove_white_space(expression) -%}
+    replace(trim({{ expression }}), ' ', '')
 {%- endmacro %}
 
 {# Text for a quarantine detail: the value in quotes, or the word empty. #}

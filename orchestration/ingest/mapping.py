@@ -35,6 +35,7 @@ _TOP_LEVEL_KEYS = {
     "non_product_codes",
     "non_product_code_like",
     "category_overrides",
+    "currency",
 }
 _CSV_KEYS = {"delimiter", "encoding", "quote"}
 # strptime directives and separators only: a format is data for strptime, never SQL.
@@ -62,6 +63,7 @@ class Mapping:
     non_product_codes: tuple[str, ...] = ()
     non_product_code_like: tuple[str, ...] = ()
     category_overrides: Path | None = None
+    currency: str = ""
 
     def rule_rows(self) -> list[tuple[str, str]]:
         """Conventions as (rule, value) rows: stored as data, so none of it is spliced into SQL."""
@@ -159,4 +161,5 @@ def load_mapping(path: Path) -> Mapping:
         non_product_codes=_text_list(path, doc, "non_product_codes"),
         non_product_code_like=_text_list(path, doc, "non_product_code_like"),
         category_overrides=overrides_path,
+        currency=str(doc.get("currency") or "")[:3],
     )

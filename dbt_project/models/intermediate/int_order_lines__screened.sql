@@ -32,6 +32,91 @@ signed as (
 
 ),
 
+dated_lines as (
+
+    select order_date
+    from signed
+    where order_date >= cast('1990-01-01' as date)
+
+),
+
+date_counts as (
+
+    select
+        order_date,
+        count(*) as n_lines
+    from dated_lines
+    group by order_date
+
+),
+
+date_tails as (
+
+    -- For each order date: the lines dated on or after it, and the previous
+    -- order date, so that a gap of over a year before a short tail shows.
+    select
+        order_date,
+        lag(order_date) over (order by order_date) as previous_order_date,
+        sum(n_lines) over (
+            order by order_date desc
+            rows between unbounded preceding and current row
+        ) as n_lines_on_or_after
+    from date_counts
+
+),
+
+date_bounds as (
+
+    select
+        count(*) as n_dated_lines,
+        percentile_disc(0.999) within group (order by order_date)
+            as p999_order_date
+    from dated_lines
+
+),
+
+date_horizon as (
+
+    -- A far-future typo ('2101' for '2011') would become the default as-of
+    -- date and empty every trailing window. Implausible: dates more than a
+    -- year after the 99.9th percentile of all order dates, and a short tail
+    -- (at most 10 lines or 0.1% of them) that follows a year without orders.
+    -- The tail rule is what catches a typo in a small export, where the
+    -- percentile is the typo itself.
+    select
+        least(
+            cast({{ dbt.dateadd(
+                'day', 366, 'date_bounds.p999_order_date'
+            ) }} as date),
+            min(
+                case
+                    when date_tails.previous_order_date < cast({{ dbt.dateadd(
+                        'day', -365, 'date_tails.order_date'
+                    ) }} as date)
+                        and date_tails.n_lines_on_or_after
+                        <= greatest(10, 0.001 * date_bounds.n_dated_lines)
+                        then date_tails.order_date
+                end
+            )
+        ) as first_implausible_date
+    from date_bounds
+    cross join date_tails
+    group by date_bounds.p999_order_date
+
+),
+
+plausible_period as (
+
+    select
+        date_horizon.first_implausible_date,
+        max(date_counts.order_date) as last_plausible_date
+    from date_horizon
+    inner join date_counts
+        on date_counts.order_date < date_horizon.first_implausible_date
+    group by date_horizon.first_implausible_date
+
+),
+
 ranked_duplicates as (
 
     -- The first line of a set with equal canonical values is kept; the others
@@ -54,6 +139,18 @@ ranked_duplicates as (
 
 ),
 
+horizoned as (
+
+    select
+        ranked_duplicates.*,
+        plausible_period.first_implausible_date,
+        plausible_period.last_plausible_date
+    from ranked_duplicates
+    left join plausible_period
+        on true
+
+),
+
 screened_by_value as (
 
     select
@@ -68,6 +165,8 @@ screened_by_value as (
             when customer_id is null then 'missing_customer'
             when order_date < cast('1990-01-01' as date)
                 then 'date_before_1990'
+            when order_date >= first_implausible_date
+                then 'date_far_in_future'
             when is_non_product then 'non_product_code'
             when is_adjustment then 'adjustment'
             when quantity = 0 then 'zero_quantity'
@@ -77,7 +176,7 @@ screened_by_value as (
                 then 'non_positive_price'
             when duplicate_rank > 1 then 'duplicate_line'
         end as value_reason
-    from ranked_duplicates
+    from horizoned
 
 ),
 
@@ -130,6 +229,10 @@ final as (
         case
             when quarantine_reason = 'duplicate_line' then first_source_line
         end as duplicate_of_source_line,
+        case
+            when quarantine_reason = 'date_far_in_future'
+                then last_plausible_date
+        end as last_plausible_date,
         order_id,
         order_ts,
         order_date,

@@ -40,7 +40,7 @@ described as (
             when 'unparseable_quantity' then {{ dbt.concat([
                 "'quantity '",
                 quoted_or_empty('quantity_text'),
-                "' is not a finite number'",
+                number_expected(),
             ]) }}
             when 'unparseable_amount' then
                 case
@@ -49,14 +49,14 @@ described as (
                         then {{ dbt.concat([
                             "'net_amount '",
                             quoted_or_empty('net_amount_text'),
-                            "' is not a finite number'",
+                            number_expected(),
                         ]) }}
                     when {{ clean_text('unit_price_text') }} is not null
                         and unit_price is null
                         then {{ dbt.concat([
                             "'unit_price '",
                             quoted_or_empty('unit_price_text'),
-                            "' is not a finite number'",
+                            number_expected(),
                         ]) }}
                     else 'net_amount and unit_price are both empty'
                 end
@@ -67,6 +67,13 @@ described as (
                 "'order_date '",
                 quoted_or_empty('order_date_text'),
                 "' is before 1990-01-01'",
+            ]) }}
+            when 'date_far_in_future' then {{ dbt.concat([
+                "'order_date '",
+                quoted_or_empty('order_date_text'),
+                "' is after the export''s plausible period, which ends on '",
+                dbt.cast('last_plausible_date', dbt.type_string()),
+                "'; expected a date in that period'",
             ]) }}
             when 'non_product_code' then {{ dbt.concat([
                 "'product_id '",
