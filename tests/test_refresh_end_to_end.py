@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -293,3 +296,33 @@ def test_an_export_of_one_customer_still_publishes_and_says_what_cannot_be_compu
     assert "the export has only 1 customer(s)" in out
     profiles = published(home, "select * from customer_profiles")
     assert list(profiles.customer_id) == ["14911"]
+
+
+@pytest.mark.parametrize("step", ["warehouse_core", "recovery_actions"])
+def test_a_refresh_killed_mid_run_leaves_the_last_publish_and_the_next_one_succeeds(
+    refreshed, slice_csv, step
+):
+    before = published(refreshed, "select * from growth_actions")
+    n_publishes = len(published(refreshed, "select * from run_log"))
+    longtail = Path(sys.executable).with_name("longtail")
+    process = subprocess.Popen(
+        [str(longtail), "refresh", "--orders", str(slice_csv), "--home", str(refreshed)],
+        env=dict(os.environ, DAGSTER_HOME=str(refreshed / "dagster")),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        for line in process.stderr:
+            if f" - {step} - " in line:
+                break
+        time.sleep(1.0)
+    finally:
+        # The whole process group, dbt included, dies at once, as in a power cut.
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    pd.testing.assert_frame_equal(before, published(refreshed, "select * from growth_actions"))
+    assert _refresh(slice_csv, refreshed) == 0
+    assert len(published(refreshed, "select * from run_log")) == n_publishes + 1
