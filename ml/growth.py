@@ -46,6 +46,8 @@ from ml.profiles import (
 
 logger = logging.getLogger(__name__)
 
+_SPARE_ITEMS = 10
+
 ACTION_COLUMNS = [
     "customer_id",
     "category",
@@ -331,9 +333,10 @@ def _top_items(
     customer_profiles: pd.DataFrame,
     n_items: int,
 ) -> pd.DataFrame:
-    """Top active items per profile x category: profile_id, category, items ("; "-joined)."""
+    """Active items per profile x category, most bought first: profile_id, category,
+    product_id, label (a few more than ``n_items`` per group)."""
     if customer_products is None or products is None or n_items == 0:
-        return pd.DataFrame(columns=["profile_id", "category", "items"])
+        return pd.DataFrame(columns=["profile_id", "category", "product_id", "label"])
     check_columns(customer_products, CUSTOMER_PRODUCT_COLUMNS, "customer_products")
     check_columns(products, PRODUCT_COLUMNS, "products")
     if products["is_active"].isna().any():
@@ -354,12 +357,39 @@ def _top_items(
         )
     )
     popularity["label"] = popularity["product_name"].fillna(popularity["product_id"].astype(str))
-    top = popularity.groupby(["profile_id", "category"]).head(n_items)
-    return (
-        top.groupby(["profile_id", "category"], sort=False)["label"]
-        .agg("; ".join)
-        .rename("items")
+    # A few spare items per category, so that those the account already buys can be left out.
+    return popularity.groupby(["profile_id", "category"]).head(n_items + _SPARE_ITEMS)[
+        ["profile_id", "category", "product_id", "label"]
+    ]
+
+
+def _items_for_actions(
+    actions: pd.DataFrame,
+    ranked_items: pd.DataFrame,
+    customer_products: pd.DataFrame | None,
+    n_items: int,
+) -> pd.Series:
+    """The top items of each action's profile x category that the account does not already
+    buy, "; "-joined, aligned with ``actions``' index."""
+    if ranked_items.empty or actions.empty:
+        return pd.Series("", index=actions.index, dtype="str")
+    offered = (
+        actions[["customer_id", "profile_id", "category"]]
         .reset_index()
+        .merge(ranked_items, on=["profile_id", "category"], sort=False)
+    )
+    if customer_products is not None and len(customer_products):
+        owned = customer_products.loc[
+            customer_products["net_amount"] > 0, ["customer_id", "product_id"]
+        ].drop_duplicates()
+        offered = offered.merge(owned.assign(owned=True), how="left")
+        offered = offered[offered["owned"].isna()]
+    chosen = offered.groupby("index", sort=False).head(n_items)
+    return (
+        chosen.groupby("index", sort=False)["label"]
+        .agg("; ".join)
+        .reindex(actions.index)
+        .fillna("")
     )
 
 
@@ -690,9 +720,11 @@ def growth_actions(
     )
     actions = kept[~beyond]
 
-    items = _top_items(customer_products, products, profiles.customer_profiles, config.n_items)
-    actions = actions.merge(items, on=["profile_id", "category"], how="left")
-    actions["items"] = actions["items"].fillna("")
+    ranked_items = _top_items(
+        customer_products, products, profiles.customer_profiles, config.n_items
+    )
+    actions = actions.copy()
+    actions["items"] = _items_for_actions(actions, ranked_items, customer_products, config.n_items)
     actions["as_of"] = as_of
     actions["reason"] = actions["reason"] + "."
     actions = (

@@ -218,8 +218,10 @@ def test_basket_model_gives_a_category_to_the_accounts_whose_basket_goes_with_it
 def test_a_category_ordered_and_fully_returned_is_not_offered_as_new():
     customers, lines = frames()
     # S1 once ordered cards and returned them all: net zero, but not new to the account.
-    returned = lines[lines.customer_id == "S1"].iloc[[0]].assign(
-        category="Cards", ttm_net_amount=0.0, lifetime_net_amount=0.0
+    returned = (
+        lines[lines.customer_id == "S1"]
+        .iloc[[0]]
+        .assign(category="Cards", ttm_net_amount=0.0, lifetime_net_amount=0.0)
     )
     lines = pd.concat([lines, returned], ignore_index=True)
     profiles = build_profiles(customers, lines, config=PROFILE_CONFIG)
@@ -228,3 +230,28 @@ def test_a_category_ordered_and_fully_returned_is_not_offered_as_new():
     assert ("S1", "Cards") not in recommended
     reasons = result.suppressed.set_index(["customer_id", "category"])["suppression_reason"]
     assert reasons[("S1", "Cards")] == "already_buys"
+
+
+def test_items_leave_out_what_the_account_already_buys():
+    # U1 under-buys Lights; peers buy two lights items, and U1 already buys one of them.
+    customer_products = pd.DataFrame(
+        {
+            "customer_id": ["A0", "A1", "A0", "U1"],
+            "product_id": ["l1", "l1", "l2", "l1"],
+            "category": ["Lights"] * 4,
+            "net_amount": [100.0, 100.0, 50.0, 50.0],
+            "n_orders": [1, 1, 1, 1],
+        }
+    )
+    products = pd.DataFrame(
+        {
+            "product_id": ["l1", "l2"],
+            "product_name": ["String lights", "Lantern"],
+            "category": ["Lights", "Lights"],
+            "is_active": [True, True],
+        }
+    )
+    actions = run(customer_products=customer_products, products=products).actions
+    lights = actions.set_index(["customer_id", "category"]).loc[("U1", "Lights")]
+    assert lights["action_type"] == "under_buying"
+    assert lights["items"] == "Lantern"
