@@ -30,6 +30,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 ui: $(STAMP)
+	$(BIN)/python -c "from pathlib import Path; from orchestration.settings import prepare_dagster_home; prepare_dagster_home(Path('$(HOME_DIR)/dagster').resolve())"
 	DAGSTER_HOME=$(abspath $(HOME_DIR))/dagster LONGTAIL_HOME=$(abspath $(HOME_DIR)) \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 

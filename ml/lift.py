@@ -250,7 +250,10 @@ def measure_lift(
         return pd.DataFrame([row], columns=LIFT_COLUMNS)
 
     if earlier_as_of is None:
-        return result("no earlier publish to measure against; no lift figure yet")
+        return result(
+            "no earlier publish whose attribution window has ended by this as-of date; "
+            "no lift figure yet"
+        )
     _check_date(earlier_as_of, "earlier_as_of")
     window = datetime.timedelta(days=window_days)
     row.update(

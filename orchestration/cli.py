@@ -12,12 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+from orchestration.ingest.mapping import MappingError, load_mapping
 from orchestration.settings import (
     BUNDLED_MAPPING,
     BUNDLED_ORDERS,
     DBT_PROJECT_DIR,
     dbt_executable,
     dbt_vars,
+    prepare_dagster_home,
 )
 
 log = logging.getLogger("longtail")
@@ -144,17 +146,42 @@ def print_summary(home: Path, elapsed: float) -> None:
     print("\n".join(lines))
 
 
+def _no_clean_lines_hint(home: Path) -> str:
+    """When no line survived cleaning, the reasons say what to fix in the mapping."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+        rows = con.execute(
+            "select coalesce(quarantine_reason, 'clean'), count(*) "
+            "from intermediate.int_order_lines__screened group by 1 order by 2 desc"
+        ).fetchall()
+        con.close()
+    except duckdb.Error:
+        return ""
+    counts = dict(rows)
+    if not counts or counts.get("clean", 0) > 0:
+        return ""
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in rows[:3])
+    hint = "; check order_date_formats in the mapping" if rows[0][0] == "unparseable_date" else ""
+    return f"  no line could be used: {reasons}{hint}"
+
+
 def cmd_refresh(args: argparse.Namespace) -> int:
     home = Path(args.home).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    dagster_home = Path(os.environ.get("DAGSTER_HOME") or home / "dagster")
-    dagster_home.mkdir(parents=True, exist_ok=True)
+    dagster_home = prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME") or home / "dagster"))
     os.environ["DAGSTER_HOME"] = str(dagster_home)
+    try:
+        mapping = load_mapping(Path(args.mapping))
+    except MappingError as exc:
+        print(f"Refresh FAILED before reading any line: {exc}")
+        return 2
     if args.as_of:
         dt.date.fromisoformat(args.as_of)
 
     prepare_dbt_manifest(
-        dbt_vars(Path(args.mapping), dt.date.fromisoformat(args.as_of) if args.as_of else None),
+        dbt_vars(mapping.path, dt.date.fromisoformat(args.as_of) if args.as_of else None),
         warehouse=home / "warehouse.duckdb",
     )
     from dagster import DagsterInstance
@@ -199,6 +226,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                     error = error.cause
                 message = error.message.strip().splitlines()[0] if error else ""
                 print(f"  step {event.step_key} failed: {message}")
+        hint = _no_clean_lines_hint(home)
+        if hint:
+            print(hint)
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:
                 summary = evaluation.metadata.get("summary")
@@ -227,7 +257,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     finally:
         con.close()
     out = Path(args.out).resolve()
-    out.write_text(report_files(frames, currency=args.currency)["report.html"], encoding="utf-8")
+    last = frames["run_log"].iloc[-1]
+    currency = args.currency or str(last.get("currency") or "")
+    out.write_text(report_files(frames, currency=currency)["report.html"], encoding="utf-8")
     print(f"report of publish {frames['run_log'].iloc[-1].publish_id} written to {out}")
     return 0
 
@@ -250,6 +282,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     for name, path in paths.items():
         print(f"  {name:<16}{path}")
+    print(
+        f"the truth files are about {data.as_of}; refresh with --as-of {data.as_of} "
+        "(the lines run on past it, to show what happened next)"
+    )
     return 0
 
 

@@ -79,6 +79,7 @@ def published_tables(context: AssetExecutionContext, longtail: LongtailSettings)
             "checks_passed": all(c["passed"] for c in checks),
             "check_results": json.dumps(checks),
             "dagster_run_id": context.run.run_id,
+            "currency": longtail.currency or mapping.currency,
         },
     )
     db_path, parquet_path = published_paths(longtail.home_path)

@@ -28,6 +28,16 @@ def dbt_vars(mapping_path: Path, as_of: dt.date | None) -> dict[str, Any]:
     }
 
 
+def prepare_dagster_home(path: Path) -> Path:
+    """Create DAGSTER_HOME with an instance file that turns telemetry off: nothing a refresh
+    or the UI does may reach a host other than this machine."""
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return path
+
+
 def dbt_executable() -> str:
     """The virtualenv's own dbt: `.venv/bin/python` runs without an activated PATH."""
     candidate = Path(sys.executable).with_name("dbt")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.cli import prepare_dbt_manifest
+from orchestration.settings import prepare_dagster_home
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[1]
@@ -39,7 +40,7 @@ def test_dagster_dev_serves_assets_checks_and_the_stopped_schedule(tmp_path):
     port = _free_port()
     dagster = Path(sys.executable).with_name("dagster")
     env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "dagster"), LONGTAIL_HOME=str(tmp_path))
-    (tmp_path / "dagster").mkdir()
+    prepare_dagster_home(tmp_path / "dagster")
     process = subprocess.Popen(
         [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
         cwd=ROOT,
