@@ -17,7 +17,7 @@ from ml.growth import (
     precision_recall_at_k,
 )
 from ml.profiles import ProfileConfig, build_profiles
-from tests.test_profiles import _customer, _lines
+from tests.test_profiles import _customer, _lines, best_customer_rows
 
 AS_OF = date(2024, 6, 30)
 PROFILE_CONFIG = ProfileConfig(
@@ -28,14 +28,7 @@ CONFIG = GrowthConfig(min_expected_annual_revenue=0.0, min_score=0.0)
 
 def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Candle and kitchen best customers; small accounts with gaps in their candle mix."""
-    customers, lines = [], []
-    candles = {"Candles": 600.0, "Lights": 300.0, "Cards": 100.0}
-    kitchen = {"Kitchen": 700.0, "Lights": 200.0, "Cards": 100.0}
-    for i in range(3):
-        customers.append(_customer(f"A{i}", 1000.0, 3))
-        lines += _lines(f"A{i}", candles)
-        customers.append(_customer(f"K{i}", 1000.0, 3))
-        lines += _lines(f"K{i}", kitchen)
+    customers, lines = best_customer_rows()
     # Buys candles and lights, never cards: whitespace Cards.
     customers.append(_customer("S1", 150.0, 2))
     lines += _lines("S1", {"Candles": 100.0, "Lights": 50.0})

@@ -47,8 +47,8 @@ def _lines(customer_id, ttm_amounts, lifetime_amounts=None):
     ]
 
 
-def two_group_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Three candle-heavy and three kitchen-heavy best customers, plus small ones."""
+def best_customer_rows() -> tuple[list[dict], list[dict]]:
+    """Three candle-heavy (A0..A2) and three kitchen-heavy (K0..K2) best customers."""
     customers, lines = [], []
     candles = {"Candles": 600.0, "Lights": 300.0, "Cards": 100.0}
     kitchen = {"Kitchen": 700.0, "Lights": 200.0, "Cards": 100.0}
@@ -57,6 +57,12 @@ def two_group_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
         lines += _lines(f"A{i}", candles)
         customers.append(_customer(f"K{i}", 1000.0, 3))
         lines += _lines(f"K{i}", kitchen)
+    return customers, lines
+
+
+def two_group_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Three candle-heavy and three kitchen-heavy best customers, plus small ones."""
+    customers, lines = best_customer_rows()
     # Big spender, but a customer for only 30 days: not a best customer.
     customers.append(_customer("NEW", 5000.0, 3, tenure=30))
     lines += _lines("NEW", {"Candles": 4000.0, "Lights": 500.0, "Cards": 500.0})
