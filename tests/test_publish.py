@@ -175,6 +175,38 @@ def test_reader_holding_the_database_open_sees_one_consistent_publish(tmp_path):
     assert growth_rows(home) == 7  # a new reader sees the new publish
 
 
+PARQUET_READER = textwrap.dedent(
+    """
+    import sys
+    import pyarrow.parquet as pq
+    handle = open(sys.argv[1] + "/growth_actions.parquet", "rb")
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print(pq.read_table(handle).num_rows, flush=True)
+    """
+)
+
+
+def test_parquet_reader_mid_publish_reads_the_old_file_whole(tmp_path):
+    home = tmp_path / "home"
+    warehouse = tmp_path / "w.duckdb"
+    make_warehouse(warehouse, 4)
+    do_publish(home, warehouse, "one")
+    _, parquet = published_paths(home)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", PARQUET_READER, str(parquet)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdout.readline().strip() == "ready"
+    make_warehouse(warehouse, 11)
+    do_publish(home, warehouse, "two")
+    out, _ = reader.communicate("go\n", timeout=30)
+    assert out.split() == ["4"]
+    assert pd.read_parquet(parquet / "growth_actions.parquet").shape[0] == 11
+
+
 KILLED_PUBLISH = textwrap.dedent(
     """
     import sys
