@@ -369,6 +369,7 @@ def recovery_actions(
         return _empty_result()
 
     orders = orders.sort_values(["customer_id", "category", "day"], ignore_index=True)
+    orders = _merge_bursts(orders)
     categories = sorted(orders["category"].unique())
     seasonality = category_seasonality(category_months, as_of=as_of)
     intensity = _intensity_table(seasonality, categories)
@@ -526,6 +527,51 @@ _VARIANTS = (
     ("closure", "full", False),
     ("full", "full", True),
 )
+
+
+# A pair "orders in bursts" when most of its gaps are a few days but at least a fifth are
+# long pauses: seen on real accounts that order on 2-3 days in a row, then nothing for a
+# month or two. Its rhythm is the pause between bursts, not the day between orders.
+_BURST_GAP_DAYS = 3
+_BURST_LONG_SHARE = 0.2
+_BURST_LONG_FACTOR = 7
+
+
+def _merge_bursts(orders: pd.DataFrame) -> pd.DataFrame:
+    """Merge the order days of bursty pairs into one visit per burst.
+
+    Takes and returns one row per customer x category x order day (sorted, with ``day``);
+    a visit keeps its first day and the sum of its amounts. Pairs that are not bursty, such
+    as a steady daily buyer, are left as they are.
+    """
+    key = ["customer_id", "category"]
+    gap = orders.groupby(key, sort=False)["day"].diff()
+    median_gap = gap.groupby([orders["customer_id"], orders["category"]], sort=False).transform(
+        "median"
+    )
+    is_long = gap > np.maximum(_BURST_LONG_FACTOR * median_gap, 7)
+    long_share = is_long.groupby([orders["customer_id"], orders["category"]], sort=False).transform(
+        "mean"
+    )
+    bursty = (median_gap <= _BURST_GAP_DAYS) & (long_share >= _BURST_LONG_SHARE)
+    if not bursty.any():
+        return orders
+    starts_visit = gap.isna() | (gap > _BURST_GAP_DAYS) | ~bursty
+    visit = starts_visit.cumsum()
+    merged = (
+        orders.assign(visit=visit)
+        .groupby("visit", sort=False)
+        .agg(
+            customer_id=("customer_id", "first"),
+            category=("category", "first"),
+            order_date=("order_date", "first"),
+            net_amount=("net_amount", "sum"),
+            day=("day", "first"),
+        )
+        .reset_index(drop=True)
+    )
+    logger.info("merged %d order days of bursty pairs into %d visits", len(orders), len(merged))
+    return merged
 
 
 def _validate_orders(orders: pd.DataFrame, as_of: date) -> None:

@@ -288,3 +288,26 @@ def test_christmas_defection_in_february_is_not_detectable_by_august_in_season_t
     later = detectable_positives(truth, date(2025, 11, 20), seasonality=simulated_seasonality())
     # September 0.1 x 30 + October 0.5 x 31 + 19 November days = 37.5 >= 28 peak days.
     assert list(later["customer_id"]) == ["A", "B"]
+
+
+def test_a_burst_buyer_is_judged_on_the_pause_between_bursts():
+    # Three days in a row, then 40 days' pause, for a year; silent for the last 150 days.
+    days = []
+    start = date(2024, 1, 1)
+    while start <= AS_OF - timedelta(days=150):
+        days += [start, start + timedelta(days=1), start + timedelta(days=2)]
+        start += timedelta(days=43)
+    days = [d for d in days if d <= AS_OF - timedelta(days=150)]
+    result = _run(_orders("B", "Bakery", days, 100.0))
+    action = _row(result.actions, "B", "Bakery")
+    assert action["signal"] == "lapsed"
+    assert action["typical_gap_days"] == pytest.approx(43, abs=1.5)
+    assert "about every 43 days" in action["reason"]
+
+
+def test_a_steady_daily_buyer_is_not_merged_into_one_burst():
+    days = _every(date(2025, 1, 6), AS_OF - timedelta(days=20), 1)
+    result = _run(_orders("D", "Dairy", days, 30.0))
+    evidence = _row(result.evidence, "D", "Dairy")
+    assert evidence["n_orders"] == len(days)
+    assert evidence["e_typical_gap"] == pytest.approx(1, abs=0.2)
