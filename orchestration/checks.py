@@ -4,8 +4,6 @@ A failed check stops `published_tables` from running, so readers keep the last g
 A suite that errors raises, which Dagster shows as a broken check rather than bad data.
 """
 
-import datetime as dt
-
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 from dagster_dbt import get_asset_key_for_model
@@ -173,6 +171,43 @@ def opportunity_summary_valid(longtail: LongtailSettings) -> AssetCheckResult:
     return _result(outcome, "opportunity_summary_valid", longtail)
 
 
+# One row per rule over the clean lines: the rule, how many lines break it, where the first
+# few are. DuckDB scans the ~800 k lines once; great-expectations judges the small result.
+CLEAN_LINE_RULES = """
+with lines as (
+    select *, source_file || ':' || source_line as place from marts.order_lines
+),
+counts as (
+    select
+        count(*) - count(distinct line_id) as duplicate_line_id,
+        count(*) filter (where line_id is null or customer_id is null or product_id is null
+            or order_id is null or order_date is null or quantity is null
+            or net_amount is null) as missing_value,
+        count(*) filter (where order_date < date '1990-01-01') as date_before_1990,
+        count(*) filter (where abs(net_amount) > $max_money) as amount_out_of_range,
+        count(*) filter (where quantity = 0) as zero_quantity,
+        list(place) filter (where line_id is null or customer_id is null
+            or product_id is null or order_id is null or order_date is null
+            or quantity is null or net_amount is null)[1:5] as missing_value_at,
+        list(place) filter (where order_date < date '1990-01-01')[1:5] as date_before_1990_at,
+        list(place) filter (where abs(net_amount) > $max_money)[1:5]
+            as amount_out_of_range_at,
+        list(place) filter (where quantity = 0)[1:5] as zero_quantity_at
+    from lines
+)
+select 'line_id unique' as rule, duplicate_line_id as n_lines, [] as examples from counts
+union all select 'ids, date, quantity and amount present', missing_value, missing_value_at
+    from counts
+union all select 'order date from 1990 on', date_before_1990, date_before_1990_at from counts
+union all select 'amount finite and plausible', amount_out_of_range, amount_out_of_range_at
+    from counts
+union all select 'quantity not zero', zero_quantity, zero_quantity_at from counts
+union all select 'lines read = used + set aside',
+    abs(n_lines_raw - n_lines_clean - n_lines_quarantined), []
+    from marts.run_context
+"""
+
+
 @asset_check(
     asset=get_asset_key_for_model([warehouse_core], "order_lines"),
     blocking=True,
@@ -182,57 +217,19 @@ def clean_order_lines_valid(longtail: LongtailSettings) -> AssetCheckResult:
     """Clean lines: ids present and unique, dates from 1990 on, amounts finite, no zero
     quantity; every line read is either clean or set aside."""
     with connect(longtail.warehouse_path, read_only=True) as con:
-        frame = read_frame(
-            con,
-            "select line_id, customer_id, product_id, order_id, order_date, quantity, "
-            "net_amount from marts.order_lines",
-        )
-        run = read_frame(con, "select * from marts.run_context").iloc[0]
-    frame = frame.assign(
-        quantity_is_zero=frame["quantity"] == 0,
-    )
-    reconcile = pd.DataFrame(
-        {
-            "lines_read_minus_used_and_set_aside": [
-                int(run.n_lines_raw) - int(run.n_lines_clean) - int(run.n_lines_quarantined)
-            ]
-        }
-    )
-    outcome = v.validate(
-        "clean_order_lines",
-        frame,
-        v.unique_key(["line_id"])
-        + v.not_null(
-            [
-                "line_id",
-                "customer_id",
-                "product_id",
-                "order_id",
-                "order_date",
-                "quantity",
-                "net_amount",
-            ]
-        )
-        + [
-            v.E.ExpectColumnValuesToBeBetween(
-                column="order_date", min_value=dt.datetime(1990, 1, 1)
-            )
-        ]
-        + v.between("net_amount", -MAX_MONEY, MAX_MONEY)
-        + v.in_set("quantity_is_zero", [False]),
-    )
-    balance = v.validate(
-        "lines_reconcile",
-        reconcile,
-        v.in_set("lines_read_minus_used_and_set_aside", [0]),
-    )
-    if balance.broken or not balance.passed:
+        rules = con.execute(CLEAN_LINE_RULES, {"max_money": MAX_MONEY}).df()
+    outcome = v.validate("clean_order_lines", rules, v.between("n_lines", 0, 0))
+    if not outcome.broken and not outcome.passed:
+        broken_rules = rules[rules["n_lines"] > 0]
         outcome = v.Outcome(
             outcome.suite,
             outcome.n_rows,
             passed=False,
-            broken=balance.broken,
-            failures=outcome.failures + balance.failures,
+            broken=False,
+            failures=[
+                {"expectation": r.rule, "unexpected": int(r.n_lines), "examples": list(r.examples)}
+                for r in broken_rules.itertuples()
+            ],
         )
     return _result(outcome, "clean_order_lines_valid", longtail)
 

@@ -143,7 +143,7 @@ def print_summary(home: Path, elapsed: float) -> None:
         f"                    {parquet_path}/*.parquet",
         *[f"  note: {note}" for note in notes],
     ]
-    print("\n".join(lines))
+    log.info("\n".join(lines))
 
 
 def _no_clean_lines_hint(home: Path) -> str:
@@ -175,7 +175,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     try:
         mapping = load_mapping(Path(args.mapping))
     except MappingError as exc:
-        print(f"Refresh FAILED before reading any line: {exc}")
+        log.error("Refresh FAILED before reading any line: %s", exc)
         return 2
     if args.as_of:
         dt.date.fromisoformat(args.as_of)
@@ -218,22 +218,22 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         )
     elapsed = time.perf_counter() - started
     if not result.success:
-        print("\nRefresh FAILED: nothing was published; the last good publish is unchanged.")
+        log.error("\nRefresh FAILED: nothing was published; the last good publish is unchanged.")
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":
                 error = event.event_specific_data.error
                 while error is not None and error.cause is not None:
                     error = error.cause
                 message = error.message.strip().splitlines()[0] if error else ""
-                print(f"  step {event.step_key} failed: {message}")
+                log.error("  step %s failed: %s", event.step_key, message)
         hint = _no_clean_lines_hint(home)
         if hint:
-            print(hint)
+            log.error(hint)
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:
                 summary = evaluation.metadata.get("summary")
                 text = summary.value if summary is not None else ""
-                print(f"  check {evaluation.check_name} failed: {text}")
+                log.error("  check %s failed: %s", evaluation.check_name, text)
         return 1
     print_summary(home, elapsed)
     return 0
@@ -248,7 +248,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     home = Path(args.home).resolve()
     db_path, _ = published_paths(home)
     if not db_path.exists():
-        print(f"no publish in {home}: run `longtail refresh --home {args.home}` first")
+        log.error("no publish in %s: run `longtail refresh --home %s` first", home, args.home)
         return 1
     con = duckdb.connect(str(db_path), read_only=True)
     try:
@@ -260,7 +260,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     last = frames["run_log"].iloc[-1]
     currency = args.currency or str(last.get("currency") or "")
     out.write_text(report_files(frames, currency=currency)["report.html"], encoding="utf-8")
-    print(f"report of publish {frames['run_log'].iloc[-1].publish_id} written to {out}")
+    log.info("report of publish %s written to %s", frames["run_log"].iloc[-1].publish_id, out)
     return 0
 
 
@@ -276,15 +276,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     paths = write_simulation(data, Path(args.out))
-    print(
-        f"simulated {len(data.order_lines):,} order lines for {args.customers:,} customers "
-        f"(seed {args.seed}, as of {data.as_of}) in {time.perf_counter() - started:.1f} s"
+    log.info(
+        "simulated %s order lines for %s customers (seed %d, as of %s) in %.1f s",
+        f"{len(data.order_lines):,}",
+        f"{args.customers:,}",
+        args.seed,
+        data.as_of,
+        time.perf_counter() - started,
     )
     for name, path in paths.items():
-        print(f"  {name:<16}{path}")
-    print(
-        f"the truth files are about {data.as_of}; refresh with --as-of {data.as_of} "
-        "(the lines run on past it, to show what happened next)"
+        log.info("  %-16s%s", name, path)
+    log.info(
+        "the truth files are about %s; refresh with --as-of %s "
+        "(the lines run on past it, to show what happened next)",
+        data.as_of,
+        data.as_of,
     )
     return 0
 
@@ -350,10 +356,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_results_on_stdout() -> None:
+    """The command's own results and failures go to standard output as plain lines.
+
+    Bound to the current sys.stdout on every call, so a caller that swaps it (a test)
+    sees them; one handler at a time, however often main() runs in one process.
+    """
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     # Dagster prints the run's progress itself; the root logger only reports problems.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger().handlers[0].setLevel(logging.WARNING)
+    _show_results_on_stdout()
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -1,4 +1,4 @@
-"""Inputs of the opportunity report, gathered from a publish's frames and the warehouse."""
+"""The files published beside the tables: the opportunity report and the CRM call lists."""
 
 from pathlib import Path
 
@@ -6,8 +6,8 @@ import pandas as pd
 
 from ml.call_lists import crm_exports
 from ml.report import render_report
+from orchestration.settings import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 # Figures measured by the benchmark scripts for this version of the models.
 BACKTEST_FIGURES = REPO_ROOT / "config" / "backtest_figures.csv"
 

@@ -58,3 +58,38 @@ def test_an_expectation_that_errors_is_a_broken_check_not_bad_data():
     outcome = v.validate("demo", frame, v.between("score", 0, 1))
     assert outcome.broken
     assert "check errored" in outcome.summary()
+
+
+def test_clean_line_rules_count_the_lines_breaking_each_rule_and_say_where():
+    import duckdb
+
+    from orchestration.checks import CLEAN_LINE_RULES
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute(
+        """
+        create table marts.order_lines as select * from (values
+            ('a', 'f.csv', 2, 'c1', 'p1', 'o1', date '2020-01-01', 1.0, 5.0),
+            ('a', 'f.csv', 3, 'c1', 'p1', 'o1', date '2020-01-01', 1.0, 5.0),
+            ('b', 'f.csv', 4, 'c1', 'p1', 'o2', date '1985-05-05', 0.0, 5.0),
+            ('c', 'f.csv', 5, null, 'p1', 'o3', date '2020-01-01', 2.0, 1e13)
+        ) t(line_id, source_file, source_line, customer_id, product_id, order_id,
+            order_date, quantity, net_amount)
+        """
+    )
+    con.execute(
+        "create table marts.run_context as select 10 as n_lines_raw, 4 as n_lines_clean, "
+        "5 as n_lines_quarantined"
+    )
+    rules = con.execute(CLEAN_LINE_RULES, {"max_money": 1e12}).df().set_index("rule")
+    assert rules["n_lines"].to_dict() == {
+        "line_id unique": 1,
+        "ids, date, quantity and amount present": 1,
+        "order date from 1990 on": 1,
+        "amount finite and plausible": 1,
+        "quantity not zero": 1,
+        "lines read = used + set aside": 1,
+    }
+    assert list(rules.loc["quantity not zero", "examples"]) == ["f.csv:4"]
+    assert list(rules.loc["amount finite and plausible", "examples"]) == ["f.csv:5"]

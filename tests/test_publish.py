@@ -155,22 +155,30 @@ def test_extra_files_cannot_escape_the_publish_folder(tmp_path):
     assert not (tmp_path / "evil.txt").exists()
 
 
-def test_reader_holding_the_database_open_sees_one_consistent_publish(tmp_path):
+def publish_under_a_reader(tmp_path, script: str, path_of, rows_before: int, rows_after: int):
+    """Publish once, start a reader process on `path_of(home)`, publish again while it holds
+    what it opened, then let it read. Returns the home folder and the reader's output."""
     home = tmp_path / "home"
     warehouse = tmp_path / "w.duckdb"
-    make_warehouse(warehouse, 3)
+    make_warehouse(warehouse, rows_before)
     do_publish(home, warehouse, "one")
-    db, _ = published_paths(home)
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(db)],
+        [sys.executable, "-c", script, str(path_of(home))],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert reader.stdout.readline().strip() == "ready"
-    make_warehouse(warehouse, 7)
-    do_publish(home, warehouse, "two")  # must not fail on the reader's open connection
+    make_warehouse(warehouse, rows_after)
+    do_publish(home, warehouse, "two")  # must not fail on the reader's open handle
     out, _ = reader.communicate("go\n", timeout=30)
+    return home, out
+
+
+def test_reader_holding_the_database_open_sees_one_consistent_publish(tmp_path):
+    home, out = publish_under_a_reader(
+        tmp_path, READER, lambda home: published_paths(home)[0], 3, 7
+    )
     assert out.split() == ["3", "3", "1"]  # the old publish, whole, for the open reader
     assert growth_rows(home) == 7  # a new reader sees the new publish
 
@@ -188,22 +196,11 @@ PARQUET_READER = textwrap.dedent(
 
 
 def test_parquet_reader_mid_publish_reads_the_old_file_whole(tmp_path):
-    home = tmp_path / "home"
-    warehouse = tmp_path / "w.duckdb"
-    make_warehouse(warehouse, 4)
-    do_publish(home, warehouse, "one")
-    _, parquet = published_paths(home)
-    reader = subprocess.Popen(
-        [sys.executable, "-c", PARQUET_READER, str(parquet)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+    home, out = publish_under_a_reader(
+        tmp_path, PARQUET_READER, lambda home: published_paths(home)[1], 4, 11
     )
-    assert reader.stdout.readline().strip() == "ready"
-    make_warehouse(warehouse, 11)
-    do_publish(home, warehouse, "two")
-    out, _ = reader.communicate("go\n", timeout=30)
     assert out.split() == ["4"]
+    _, parquet = published_paths(home)
     assert pd.read_parquet(parquet / "growth_actions.parquet").shape[0] == 11
 
 
