@@ -206,9 +206,11 @@ def _recovery_in_chunks(con, chunk_customers: int, as_of, log) -> RecoveryResult
         ).fetchall()
     ]
     parts: list[RecoveryResult] = []
-    for start in range(0, len(customer_ids), chunk_customers):
+    # range over at least one (possibly empty) chunk, so an export without any repeat
+    # purchase goes through the same path and yields empty frames with their columns.
+    for start in range(0, max(len(customer_ids), 1), chunk_customers):
         chunk = customer_ids[start : start + chunk_customers]
-        con.register("_chunk", pd.DataFrame({"customer_id": chunk}))
+        con.register("_chunk", pd.DataFrame({"customer_id": pd.Series(chunk, dtype="str")}))
         pair_orders = read_frame(
             con,
             "select o.customer_id, o.category, o.order_date, o.net_amount, "
@@ -221,21 +223,6 @@ def _recovery_in_chunks(con, chunk_customers: int, as_of, log) -> RecoveryResult
             "recovery: %d of %d customers",
             min(start + chunk_customers, len(customer_ids)),
             len(customer_ids),
-        )
-    if not parts:
-        return compute_recovery_actions(
-            pd.DataFrame(
-                columns=[
-                    "customer_id",
-                    "category",
-                    "order_date",
-                    "net_amount",
-                    "days_since_previous",
-                    "order_seq",
-                ]
-            ),
-            category_months,
-            as_of=as_of,
         )
     return RecoveryResult(
         actions=pd.concat([p.actions for p in parts], ignore_index=True),
