@@ -1177,8 +1177,8 @@ def _action_reason(row) -> str:
         return "; ".join([head, detail, usual, *notes])
     window_days = row.e_decline_window * 365 / row.e_year_length
     detail = (
-        f"last {window_days:.0f} days {_money(row.e_recent_spend)} against about "
-        f"{_money(row.e_expected_spend)} expected ({row.e_decline_ratio:.0%})"
+        f"bought {_money(row.e_recent_spend)} in the last {window_days:.0f} days against "
+        f"about {_money(row.e_expected_spend)} expected ({row.e_decline_ratio:.0%})"
     )
     return "; ".join([head, detail, usual])
 

@@ -84,7 +84,7 @@ def test_buyer_still_ordering_at_a_third_of_its_spend_is_flagged_declining():
     expected = 15_900 / 365 * 28
     assert action["annual_revenue_at_risk"] == pytest.approx(15_900 * (1 - 400 / expected), 0.01)
     assert action["typical_monthly_spend"] == pytest.approx(15_900 / 12, rel=0.01)
-    assert "last 28 days 400 against about 1,220 expected (33%)" in action["reason"]
+    assert "bought 400 in the last 28 days against about 1,220 expected (33%)" in action["reason"]
 
 
 def test_category_bought_twice_is_a_one_off_and_never_flagged():
