@@ -6,25 +6,32 @@ buyers, one-off buys), and categories that customers start buying after the as-o
 Everything is drawn from ``numpy`` generators seeded by ``seed``; the same arguments give
 the same frames, row for row.
 
-Which categories a customer buys. Each customer has a type (café, school, ...) with a base
-probability per category, and its own taste around it: categories come in complementary
-groups (``_TASTE_GROUPS``: coffee counter = hot drinks, bakery, dairy; takeaway = cups and
-boxes, soft drinks, snacks; cooking kitchen = produce, meat, dry goods, stocks, equipment;
-...), and every customer draws one standard-normal propensity per group. A category's
-log-odds for the customer is the type's log-odds plus ``_TASTE_STRENGTH`` times the mean
-propensity of the groups it belongs to, plus ``_TASTE_NOISE`` of its own. So within a type a
-café that serves food and one that sells only drinks differ, and their categories move
-together: a customer buying two of a group's categories is likely to want the third.
+Which categories a customer buys. Each customer has a type (café, school, ...), the coarse
+kind an ERP records, and within it a speciality it does not record (``_SPECIALITIES``: an
+Italian, Asian or pub kitchen, a fine-dining room; a coffee bar, a brunch or a plant-based
+café; a pantry or a staff canteen ...). The type gives a base probability per category and
+the speciality replaces it for its signature categories (pasta and wine for the Italian
+kitchen, beer, spirits and frozen food for the pub). Around that, every customer has its own
+taste: categories come in complementary groups (``_TASTE_GROUPS``: coffee counter = hot
+drinks, bakery, dairy; takeaway = cups and boxes, soft drinks, snacks; bar = wine, beer,
+spirits; ...), and every customer draws one standard-normal propensity per group. A
+category's log-odds for the customer is its speciality's log-odds plus ``_TASTE_STRENGTH``
+times the mean propensity of the groups the category belongs to, plus ``_TASTE_NOISE`` of
+its own. So two restaurants differ, and their categories move together: a customer buying
+two of a group's or a speciality's categories is likely to want the third.
 
-- Before as-of, the customer buys each category with its own probability (at least one).
-- After as-of, an adopter (``_ADOPTION_RATE`` of customers) starts exactly one category it
-  has not bought, picked with weight equal to its own odds p / (1 - p) for that category:
-  the categories its taste says it lacks, not a uniform draw among its type's categories.
+- A customer starts with each category drawn with its own probability (at least one).
+- Then, in every half-year of its history after its first two months and in the half-year
+  after as-of, it adds with probability ``_ADOPTION_RATE`` exactly one category it does not
+  buy, picked with weight equal to its odds p / (1 - p) times the pull of the category's
+  group-mates it already buys (``_adopt``): the categories its speciality and taste say it
+  lacks, not a uniform draw among its type's categories. The adoptions before as-of are
+  what a back-test over the history can learn from; those after it are the truth.
 - Its spend share in a category is the category's base share scaled by exp(``_TASTE_SPEND``
   x taste offset), so taste shows in spend as well as in which categories appear.
 
-Longtail sees none of this: only the order lines. The taste is drawn from its own generator
-(seeded by ``seed``) so that the main generator makes the same number of draws as without it.
+Longtail sees none of this: only the order lines. Taste and speciality are drawn from
+generators of their own (seeded by ``seed``).
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ _SEASONS: dict[str, tuple[float, ...]] = {
     "christmas": (0.02, 0, 0, 0, 0, 0, 0, 0, 0.1, 0.5, 1, 1),
     "winter": (1, 1, 0.8, 0.45, 0.2, 0.05, 0.05, 0.05, 0.25, 0.6, 0.9, 1),
     "mild_winter": (1, 1, 0.95, 0.85, 0.75, 0.65, 0.6, 0.65, 0.8, 0.9, 1, 1),
+    "mild_summer": (0.7, 0.7, 0.75, 0.85, 0.95, 1, 1, 1, 0.9, 0.8, 0.75, 0.85),
 }
 
 # name, season, base days between orders for a mid-sized account, share of spend, products
@@ -286,6 +294,117 @@ _CATEGORIES: tuple[tuple[str, str, float, float, tuple[tuple[str, float], ...]],
             ("Kiln-Dried Logs 1m3", 119.0),
         ),
     ),
+    (
+        "Pasta & Italian",
+        "flat",
+        14,
+        0.6,
+        (
+            ("Fresh Tagliatelle 1kg", 6.2),
+            ("Passata 6x1kg", 9.8),
+            ("Parmigiano Reggiano 1kg", 18.5),
+            ("Mozzarella Fior di Latte 2kg", 14.9),
+            ("Pesto Genovese 1kg", 12.4),
+        ),
+    ),
+    (
+        "World Foods & Spices",
+        "flat",
+        21,
+        0.5,
+        (
+            ("Garam Masala 1kg", 11.5),
+            ("Coconut Milk 6x400ml", 8.9),
+            ("Light Soy Sauce 5L", 10.9),
+            ("Jasmine Rice 10kg", 17.5),
+            ("Tortilla Wraps x72", 13.2),
+        ),
+    ),
+    (
+        "Wine",
+        "flat",
+        21,
+        0.9,
+        (
+            ("House Red 6x75cl", 34.0),
+            ("House White 6x75cl", 33.0),
+            ("Prosecco 6x75cl", 45.0),
+            ("Rosé 6x75cl", 36.0),
+        ),
+    ),
+    (
+        "Beer & Cider",
+        "mild_summer",
+        10,
+        0.8,
+        (
+            ("Bottled Lager x24", 26.0),
+            ("Pale Ale x12", 24.0),
+            ("Apple Cider x24", 27.5),
+            ("Alcohol-Free Lager x24", 19.0),
+        ),
+    ),
+    (
+        "Spirits & Mixers",
+        "flat",
+        30,
+        0.4,
+        (
+            ("London Dry Gin 70cl", 17.5),
+            ("Vodka 70cl", 15.0),
+            ("Tonic Water x24", 11.0),
+            ("Blended Whisky 70cl", 22.0),
+        ),
+    ),
+    (
+        "Patisserie & Desserts",
+        "flat",
+        14,
+        0.5,
+        (
+            ("Chocolate Brownie Tray", 15.5),
+            ("Lemon Tart x12", 16.0),
+            ("Baked Cheesecake x14", 18.5),
+            ("Macarons x48", 21.0),
+        ),
+    ),
+    (
+        "Breakfast & Spreads",
+        "flat",
+        21,
+        0.4,
+        (
+            ("Cornflakes 4x500g", 9.0),
+            ("Porridge Oats 3kg", 6.5),
+            ("Strawberry Jam Portions x100", 8.5),
+            ("Marmalade Portions x100", 8.9),
+            ("Honey Portions x100", 10.5),
+        ),
+    ),
+    (
+        "Vegan & Free-From",
+        "flat",
+        21,
+        0.4,
+        (
+            ("Oat Drink 6x1L", 11.5),
+            ("Plant-Based Burgers x24", 28.0),
+            ("Gluten-Free Loaf x6", 14.0),
+            ("Firm Tofu 2kg", 9.5),
+        ),
+    ),
+    (
+        "Tableware & Linen",
+        "flat",
+        90,
+        0.15,
+        (
+            ("White Dinner Plates x12", 36.0),
+            ("Wine Glasses x24", 29.0),
+            ("Linen Napkins x50", 42.0),
+            ("Cutlery Set x48", 38.0),
+        ),
+    ),
 )
 CATEGORY_NAMES = tuple(c[0] for c in _CATEGORIES)
 
@@ -418,6 +537,136 @@ _TYPE_MIX: dict[str, tuple[float, str, dict[str, float]]] = {
 }
 CUSTOMER_TYPES = tuple(_TYPE_MIX)
 
+# What a customer of a type actually does, which the ERP's customer type does not record:
+# an Italian restaurant and a pub kitchen are both "restaurant", but only their baskets tell
+# them apart. Per type: speciality, share of the type's customers, and the probability of
+# buying each of its signature categories (replacing the type's probability for them).
+_SPECIALITIES: dict[str, tuple[tuple[str, float, dict[str, float]], ...]] = {
+    "cafe": (
+        ("coffee bar", 0.45, {"Patisserie & Desserts": 0.6}),
+        (
+            "brunch café",
+            0.35,
+            {
+                "Breakfast & Spreads": 0.75,
+                "Meat & Poultry": 0.6,
+                "Fresh Produce": 0.85,
+                "Patisserie & Desserts": 0.4,
+            },
+        ),
+        (
+            "plant-based café",
+            0.20,
+            {"Vegan & Free-From": 0.85, "World Foods & Spices": 0.6, "Fresh Produce": 0.8},
+        ),
+    ),
+    "restaurant": (
+        (
+            "italian",
+            0.30,
+            {"Pasta & Italian": 0.9, "Wine": 0.75, "Patisserie & Desserts": 0.5},
+        ),
+        (
+            "asian",
+            0.25,
+            {"World Foods & Spices": 0.9, "Beer & Cider": 0.6, "Seafood": 0.75},
+        ),
+        (
+            "pub kitchen",
+            0.30,
+            {
+                "Beer & Cider": 0.9,
+                "Spirits & Mixers": 0.75,
+                "Frozen Foods": 0.85,
+                "BBQ & Outdoor": 0.5,
+            },
+        ),
+        (
+            "fine dining",
+            0.15,
+            {
+                "Wine": 0.9,
+                "Tableware & Linen": 0.7,
+                "Seafood": 0.85,
+                "Patisserie & Desserts": 0.7,
+                "Spirits & Mixers": 0.6,
+            },
+        ),
+    ),
+    "school": (
+        ("primary", 0.6, {"Breakfast & Spreads": 0.6}),
+        (
+            "secondary",
+            0.4,
+            {
+                "Snacks & Confectionery": 0.7,
+                "Soft Drinks": 0.7,
+                "World Foods & Spices": 0.4,
+                "Vegan & Free-From": 0.5,
+            },
+        ),
+    ),
+    "hotel": (
+        ("bed & breakfast", 0.5, {"Breakfast & Spreads": 0.9}),
+        (
+            "full-service",
+            0.5,
+            {
+                "Wine": 0.85,
+                "Spirits & Mixers": 0.75,
+                "Beer & Cider": 0.7,
+                "Tableware & Linen": 0.6,
+                "Patisserie & Desserts": 0.6,
+                "Breakfast & Spreads": 0.6,
+            },
+        ),
+    ),
+    "office": (
+        ("pantry", 0.65, {}),
+        (
+            "staff canteen",
+            0.35,
+            {
+                "Fresh Produce": 0.85,
+                "Meat & Poultry": 0.75,
+                "Dry Goods": 0.8,
+                "Vegan & Free-From": 0.5,
+                "World Foods & Spices": 0.4,
+            },
+        ),
+    ),
+    "retailer": (
+        ("convenience", 0.6, {"Beer & Cider": 0.75, "Spirits & Mixers": 0.6}),
+        (
+            "delicatessen",
+            0.4,
+            {
+                "Pasta & Italian": 0.8,
+                "Wine": 0.7,
+                "World Foods & Spices": 0.5,
+                "Patisserie & Desserts": 0.5,
+            },
+        ),
+    ),
+    "caterer": (
+        (
+            "weddings & events",
+            0.5,
+            {
+                "Wine": 0.85,
+                "Spirits & Mixers": 0.6,
+                "Tableware & Linen": 0.7,
+                "Patisserie & Desserts": 0.75,
+            },
+        ),
+        (
+            "contract catering",
+            0.5,
+            {"Vegan & Free-From": 0.6, "Frozen Foods": 0.8, "World Foods & Spices": 0.5},
+        ),
+    ),
+}
+
 _REGIONS = (
     "London",
     "South East",
@@ -474,7 +723,9 @@ _PAIR_BEHAVIOUR_RATES = {
     "one_off": 0.06,
 }
 _CUSTOMER_CHURN_RATE = 0.02  # whole accounts that stop buying every category at one date
-_ADOPTION_RATE = 0.15  # customers that start one new category after as-of
+_ADOPTION_RATE = 0.15  # customers that start one new category in a half-year
+_ADOPTION_PERIOD_DAYS = 183
+_SETTLING_DAYS = 60  # a new customer adds categories only after its first two months
 
 # Complementary category groups: a customer's propensity for a group raises or lowers the
 # odds of every category in it together. A category may sit in more than one group.
@@ -492,6 +743,7 @@ _TASTE_GROUPS: dict[str, tuple[str, ...]] = {
     "summer trade": ("Ice Cream", "BBQ & Outdoor"),
     "winter trade": ("Heating Fuel", "Christmas Goods", "Soups & Stocks"),
     "housekeeping": ("Cleaning & Hygiene", "Paper & Disposables"),
+    "bar": ("Wine", "Beer & Cider", "Spirits & Mixers"),
 }
 _TASTE_STRENGTH = 3.0  # log-odds per standard unit of group propensity
 _TASTE_NOISE = 0.5  # standard deviation of a category's own log-odds offset
@@ -509,7 +761,8 @@ class SimulatedData:
         behaviour, event_date (start of defection, decline or stock-up, else null) and
         typical_gap_days (the planned mean days between orders).
     truth_adoptions: one row per customer x category first bought after as_of.
-    customer_types: one row per customer: customer_type, size_class.
+    customer_types: one row per customer: customer_type, speciality (what the type's
+        customer actually does, visible only in its basket), size_class.
     """
 
     order_lines: pd.DataFrame
@@ -627,6 +880,50 @@ def _type_weights() -> np.ndarray:
     return weights
 
 
+def _specialities(seed: int, type_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's speciality within its type, and its probability of buying each
+    category: the type's, with the speciality's signature categories replaced.
+
+    Returns (speciality names, shape (n_customers,); probabilities, shape (n_customers,
+    n_categories)). Drawn from a generator of its own, seeded by ``seed``.
+    """
+    draw = np.random.default_rng([seed, 2]).random(len(type_idx))
+    weights = _type_weights()[type_idx]
+    speciality = np.empty(len(type_idx), dtype=object)
+    for t, type_name in enumerate(CUSTOMER_TYPES):
+        options = _SPECIALITIES[type_name]
+        edges = np.cumsum([share for _, share, _ in options])
+        rows = np.flatnonzero(type_idx == t)
+        pick = np.minimum(
+            np.searchsorted(edges / edges[-1], draw[rows], side="right"), len(options) - 1
+        )
+        for k, (name, _, signature) in enumerate(options):
+            chosen = rows[pick == k]
+            speciality[chosen] = name
+            for category, probability in signature.items():
+                weights[chosen, CATEGORY_NAMES.index(category)] = probability
+    return speciality, weights
+
+
+def _adopt(
+    rng: np.random.Generator, weights: np.ndarray, buys: np.ndarray, eligible: np.ndarray
+) -> np.ndarray:
+    """The category each eligible customer starts buying in one half-year, or -1.
+
+    A customer adopts with probability ``_ADOPTION_RATE``, one category it does not buy,
+    picked with weight equal to its odds p / (1 - p) times the pull of complements: an
+    account adds what goes with what it already buys (lids after cups), so the weight is
+    multiplied by exp(``_COMPLEMENT_PULL`` x the share of the category's group-mates it
+    buys). A weighted pick without a second draw: the largest log(u) / weight among the
+    candidates (Efraimidis and Spirakis).
+    """
+    candidate = ~buys
+    adopter = eligible & (rng.random(len(buys)) < _ADOPTION_RATE) & candidate.any(axis=1)
+    odds = weights / (1 - weights) * np.exp(_COMPLEMENT_PULL * _complement_share(buys))
+    score = np.where(candidate, np.log(rng.random(weights.shape)) / odds, -np.inf)
+    return np.where(adopter, score.argmax(axis=1), -1)
+
+
 def _group_membership() -> np.ndarray:
     """Whether each category belongs to each taste group, shape (n_groups, n_categories)."""
     member = np.zeros((len(_TASTE_GROUPS), len(_CATEGORIES)), dtype=bool)
@@ -697,9 +994,9 @@ def simulate(
     end_day = _day_number(_add_months(as_of, months_after))
     customers = _customers(rng, n_customers, start_day, as_of_day)
 
-    # Which categories each customer buys before as-of, and which it adopts after it: both
-    # follow the customer's own probabilities (type log-odds plus its taste offsets).
-    type_weights = _type_weights()[customers["type_idx"].to_numpy()]
+    # Which categories each customer buys, and which it adopts later: both follow the
+    # customer's own probabilities (its speciality's log-odds plus its taste offsets).
+    speciality, type_weights = _specialities(seed, customers["type_idx"].to_numpy())
     taste, taste_sd = _taste_offsets(seed, n_customers)
     # The type's log-odds are stretched so that, averaged over tastes, the share of a type's
     # customers buying a category stays its _TYPE_MIX probability (logistic-normal mean by
@@ -710,16 +1007,20 @@ def simulate(
     buys = rng.random(weights.shape) < weights
     empty = ~buys.any(axis=1)
     buys[empty, weights[empty].argmax(axis=1)] = True
-    adopter = rng.random(n_customers) < _ADOPTION_RATE
-    candidate = ~buys
-    adopter &= candidate.any(axis=1)
-    # The pull of complements: an account adds what goes with what it already buys (lids
-    # after cups), so the weight is its odds times exp(_COMPLEMENT_PULL x the share of the
-    # category's group-mates it buys). A weighted pick without a second draw: the largest
-    # log(u) / weight among the candidates (Efraimidis and Spirakis).
-    odds = weights / (1 - weights) * np.exp(_COMPLEMENT_PULL * _complement_share(buys))
-    adopt_score = np.where(candidate, np.log(rng.random(weights.shape)) / odds, -np.inf)
-    adopt_cat = adopt_score.argmax(axis=1)
+    # Adoption goes on all through the history, half-year by half-year, by the same rule
+    # as after as-of: adopted_day is the day a pair started, -1 for the starting basket.
+    first_day = customers["first_day"].to_numpy()
+    adopted_day = np.full(buys.shape, -1)
+    everyone = np.arange(n_customers)
+    for period_start in range(start_day, as_of_day, _ADOPTION_PERIOD_DAYS):
+        period_end = min(period_start + _ADOPTION_PERIOD_DAYS, as_of_day)
+        day = rng.integers(period_start, period_end, n_customers)
+        picked = _adopt(rng, weights, buys, day >= first_day + _SETTLING_DAYS)
+        adopters = everyone[picked >= 0]
+        buys[adopters, picked[adopters]] = True
+        adopted_day[adopters, picked[adopters]] = day[adopters]
+    adopt_cat = _adopt(rng, weights, buys, np.ones(n_customers, dtype=bool))
+    adopter = adopt_cat >= 0
 
     cust_idx, cat_idx = np.nonzero(buys)
     n_pairs_before = len(cust_idx)
@@ -753,13 +1054,12 @@ def simulate(
     is_churn_pair = churner[cust_idx] & ~is_adoption
     behaviour[is_churn_pair] = "defection"
 
-    pair_first = customers["first_day"].to_numpy()[cust_idx].astype(float)
-    later_start = rng.random(n_pairs) < 0.15
-    pair_first = np.where(
-        later_start, pair_first + rng.uniform(0, 200, n_pairs), pair_first
-    ).astype(int)
-    pair_first = np.minimum(pair_first, as_of_day - 200)
-    pair_first = np.maximum(pair_first, customers["first_day"].to_numpy()[cust_idx])
+    pair_first = first_day[cust_idx]
+    started_later = np.r_[
+        adopted_day[cust_idx[:n_pairs_before], cat_idx[:n_pairs_before]],
+        np.full(n_pairs - n_pairs_before, -1),
+    ]
+    pair_first = np.where(started_later >= 0, started_later, pair_first)
     adopt_first = rng.integers(as_of_day + 1, max(as_of_day + 2, end_day - 14), n_pairs)
     pair_first = np.where(is_adoption, adopt_first, pair_first)
 
@@ -860,7 +1160,9 @@ def simulate(
     one_off_pairs = np.flatnonzero(is_one_off)
     n_one = rng.integers(1, 3, size=len(one_off_pairs))
     one_pair = np.repeat(one_off_pairs, n_one)
-    one_day = rng.integers(pair_first[one_pair], as_of_day - 30)
+    one_day = rng.integers(
+        pair_first[one_pair], np.maximum(pair_first[one_pair] + 1, as_of_day - 30)
+    )
     # A closed customer buys nothing, one-offs included: move such a day to the eve of the
     # closure.
     one_closed_start = customers["closed_start"].to_numpy()[cust_idx][one_pair]
@@ -914,7 +1216,9 @@ def simulate(
         order_lines=lines,
         truth_recovery=truth.sort_values(["customer_id", "category"], ignore_index=True),
         truth_adoptions=adoptions.sort_values(["customer_id", "category"], ignore_index=True),
-        customer_types=customers[["customer_id", "customer_type", "size_class"]].copy(),
+        customer_types=customers.assign(speciality=speciality.astype(str))[
+            ["customer_id", "customer_type", "speciality", "size_class"]
+        ].copy(),
         as_of=as_of,
     )
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from ml.simulate import (
+    _CATEGORIES,
     BEHAVIOURS,
     CATEGORY_NAMES,
     _complement_share,
@@ -66,7 +67,7 @@ def test_order_lines_carry_the_canonical_columns_and_run_past_as_of(data):
     # One order is one customer on one day.
     per_order = lines.groupby("order_id")[["customer_id", "order_date"]].nunique()
     assert (per_order == 1).all().all()
-    assert 12 <= lines["category"].nunique() <= 25
+    assert 20 <= lines["category"].nunique() <= len(CATEGORY_NAMES)
 
 
 def test_defections_buy_nothing_from_their_event_date(data):
@@ -195,3 +196,43 @@ def test_adopters_add_categories_whose_group_mates_they_already_buy(data):
     unbought_share = mates.to_numpy()[~bought.to_numpy()]
     assert len(adopted_share) >= 8
     assert adopted_share.mean() > unbought_share.mean() + 0.15
+
+
+def test_a_speciality_shows_in_the_basket_but_not_in_the_customer_type():
+    data = simulate(n_customers=1500, as_of=AS_OF, months_after=0, seed=11)
+    bought = (
+        pd.crosstab(data.order_lines["customer_id"], data.order_lines["category"]) > 0
+    ).reindex(columns=list(CATEGORY_NAMES), fill_value=False)
+    kinds = data.customer_types.set_index("customer_id").loc[bought.index]
+    restaurants = bought[kinds["customer_type"].to_numpy() == "restaurant"]
+    speciality = kinds.loc[restaurants.index, "speciality"]
+    pasta = restaurants["Pasta & Italian"].groupby(speciality.to_numpy()).mean()
+    # Italian kitchens buy pasta (0.9 before taste), Asian kitchens rarely (0.05 before taste).
+    assert pasta["italian"] > 0.7
+    assert pasta["asian"] < 0.25
+    assert set(data.customer_types["speciality"]) >= {"italian", "asian", "pub kitchen"}
+
+
+def test_customers_keep_adding_categories_before_as_of(data):
+    before = _pair_days(data.order_lines[data.order_lines["order_date"] <= AS_OF.isoformat()])
+    first = before.groupby(["customer_id", "category"])["order_date"].min().reset_index()
+    first = first.merge(data.truth_recovery[["customer_id", "category", "behaviour"]])
+    customer_first = first.groupby("customer_id")["order_date"].transform("min")
+    days_after = (pd.to_datetime(first["order_date"]) - pd.to_datetime(customer_first)).dt.days
+    # A habit in a year-round category bought every fortnight or more often shows within a
+    # few weeks of the pair's start, so a first order over 300 days after the customer's
+    # first is a category added later (one-off buys fall on random days: left out).
+    weekly = [c[0] for c in _CATEGORIES if c[1] == "flat" and c[2] <= 14]
+    habit = first["category"].isin(weekly) & (first["behaviour"] != "one_off")
+    added = first[habit & (days_after > 300)]
+    assert len(added) >= 10
+    # Added by the same rule as after as-of: complements of what the customer buys.
+    bought = pd.crosstab(before["customer_id"], before["category"]) > 0
+    bought = bought.reindex(columns=list(CATEGORY_NAMES), fill_value=False)
+    mates = pd.DataFrame(
+        _complement_share(bought.to_numpy()), index=bought.index, columns=bought.columns
+    )
+    added_share = np.array(
+        [mates.loc[c, k] for c, k in zip(added["customer_id"], added["category"], strict=True)]
+    )
+    assert added_share.mean() > mates.to_numpy()[~bought.to_numpy()].mean() + 0.15
