@@ -194,10 +194,7 @@ def _recovery_in_chunks(con, chunk_customers: int, as_of, log) -> RecoveryResult
     """Run recovery per bounded chunk of customers: each chunk's pair history is loaded alone,
     so memory follows the chunk size, not the number of order lines."""
     category_months = read_frame(
-        con,
-        "select category, month_start, sum(net_amount) as net_amount, "
-        "count(distinct customer_id) as n_customers from marts.customer_category_months "
-        "group by category, month_start order by category, month_start",
+        con, "select * from marts.category_months order by category, month_start"
     )
     customer_ids = [
         row[0]
@@ -233,7 +230,7 @@ def _recovery_in_chunks(con, chunk_customers: int, as_of, log) -> RecoveryResult
 
 
 @asset(
-    deps=[_model("customer_category_orders"), _model("customer_category_months")],
+    deps=[_model("customer_category_orders"), _model("category_months")],
     group_name="models",
 )
 def recovery_actions(context: AssetExecutionContext, longtail: LongtailSettings):

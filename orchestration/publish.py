@@ -163,6 +163,21 @@ def previous_published_table(home: Path, name: str) -> pd.DataFrame:
         con.close()
 
 
+def _dates_as_in(before: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """``before`` with the columns that ``rows`` holds as calendar dates turned back into
+    dates: DuckDB hands DATE columns to pandas as timestamps, and a history table would
+    otherwise change from DATE to TIMESTAMP on its second publish."""
+    before = before.copy()
+    for column in before.columns.intersection(rows.columns):
+        values = rows[column].dropna()
+        is_date = len(values) and all(
+            isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in values
+        )
+        if is_date and pd.api.types.is_datetime64_any_dtype(before[column]):
+            before[column] = before[column].dt.date
+    return before
+
+
 def previous_run_log(home: Path) -> pd.DataFrame:
     log = previous_published_table(home, "run_log")
     return log.sort_values("published_at", ignore_index=True) if len(log) else log
@@ -212,7 +227,7 @@ def publish(
     log_row["published_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     appended = {"run_log": pd.DataFrame([log_row]), **(history_rows or {})}
     for name, rows in appended.items():
-        before = previous_published_table(home, name)
+        before = _dates_as_in(previous_published_table(home, name), rows)
         frames[name] = pd.concat([before, rows], ignore_index=True) if len(before) else rows
 
     db_path = folder / "published.duckdb"

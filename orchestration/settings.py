@@ -25,6 +25,7 @@ def dbt_vars(mapping_path: Path, as_of: dt.date | None) -> dict[str, Any]:
     return {
         "as_of_date": as_of.isoformat() if as_of else None,
         "order_date_formats": list(mapping.order_date_formats),
+        "decimal_separator": mapping.decimal_separator,
     }
 
 

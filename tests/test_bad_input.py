@@ -267,9 +267,15 @@ def built(tmp_path_factory):
     return root, warehouse, expected
 
 
-def _dbt(root: Path, warehouse: Path, *args: str) -> subprocess.CompletedProcess:
+def _dbt(
+    root: Path, warehouse: Path, *args: str, decimal_separator: str = "."
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "LONGTAIL_WAREHOUSE": str(warehouse)}
-    run_vars = {"as_of_date": None, "order_date_formats": FORMATS}
+    run_vars = {
+        "as_of_date": None,
+        "order_date_formats": FORMATS,
+        "decimal_separator": decimal_separator,
+    }
     command = [
         dbt_executable(),
         *args,
@@ -345,6 +351,51 @@ def test_several_date_formats_and_formatted_amounts_are_read(built):
         ("D2", dt.date(2011, 3, 2), 2.0),
         ("D3", dt.date(2011, 4, 3), 2.0),
     ]
+
+
+def test_an_export_with_decimal_commas_is_read_when_the_mapping_says_so(tmp_path):
+    rows = [
+        ["D1", "2011-09-01", "C1", "P1", "2", "1,25"],
+        ["D2", "2011-09-01", "C1", "P2", "1.000.000", "0,5"],
+        ["D3", "2011-09-02", "C2", "P1", "3", "1.234,50 €"],
+        ["D4", "2011-09-02", "C2", "P3", "1", "2.5"],
+    ]
+    folder = tmp_path / "export"
+    folder.mkdir()
+    _write_csv(folder / "eu.csv", rows)
+    mapping = _write_mapping(tmp_path / "mapping.yaml", decimal_separator=",")
+    warehouse = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    ingest_orders(con, folder, mapping)
+    con.close()
+    # As in a refresh, without the unit tests: they pin the default '.' separator.
+    result = _dbt(
+        tmp_path,
+        warehouse,
+        "build",
+        "--selector",
+        "before_categories",
+        "--exclude-resource-type",
+        "unit_test",
+        decimal_separator=",",
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    clean = _query(
+        warehouse, "select order_id, quantity, unit_price from marts.order_lines order by 1"
+    )
+    assert [(o, float(q), float(p)) for o, q, p in clean] == [
+        ("D1", 2.0, 1.25),
+        ("D2", 1_000_000.0, 0.5),
+        ("D3", 3.0, 1234.5),
+    ]
+    # A lone point could group thousands or be a decimal point: set aside, not guessed.
+    detail = _query(
+        warehouse,
+        "select quarantine_reason, quarantine_detail from marts.order_lines_quarantine",
+    )
+    assert detail[0][0] == "unparseable_amount"
+    assert detail[0][1].startswith("unit_price '2.5' is not a finite number: expected digits")
+    assert "with ',' as the decimal point" in detail[0][1]
 
 
 def test_far_future_dates_do_not_move_the_default_as_of_date(built):

@@ -130,6 +130,10 @@ def test_column_names_with_quotes_cannot_inject_sql(tmp_path):
             ("non_product_codes: [post]", 'order_date_formats: ["%Y\'; drop table x; --"]'),
             "is not a date format",
         ),
+        (
+            ("non_product_codes: [post]", "decimal_separator: ';'"),
+            "decimal_separator must be '.' or ','",
+        ),
     ],
 )
 def test_bad_mapping_files_name_the_key(tmp_path, patch, message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -95,6 +96,29 @@ def test_run_log_keeps_every_publish(tmp_path):
     con.close()
     assert ids == ["one", "two"]
     assert counts == [3, 5]
+
+
+def test_history_tables_keep_their_date_columns_as_dates(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    make_warehouse(warehouse, 3)
+    home = tmp_path / "home"
+    for publish_id, as_of in (("one", dt.date(2011, 6, 9)), ("two", dt.date(2011, 12, 9))):
+        publish(
+            warehouse,
+            home,
+            publish_id=publish_id,
+            run_log_row={"publish_id": publish_id, "as_of": as_of},
+        )
+    db, _ = published_paths(home)
+    con = duckdb.connect(str(db), read_only=True)
+    kind = con.execute(
+        "select data_type from information_schema.columns "
+        "where table_name = 'run_log' and column_name = 'as_of'"
+    ).fetchone()[0]
+    as_ofs = con.execute("select as_of from run_log order by as_of").fetchall()
+    con.close()
+    assert kind == "DATE"
+    assert as_ofs == [(dt.date(2011, 6, 9),), (dt.date(2011, 12, 9),)]
 
 
 READER = textwrap.dedent(

@@ -74,8 +74,21 @@
     {{ return(adapter.dispatch('cast_number', 'longtail')(column)) }}
 {%- endmacro %}
 
+{#
+    The trimmed text of an amount with '.' as its decimal point. When the
+    mapping declares a decimal comma, '.' and ',' swap places, so '1.234,50'
+    reads as '1,234.50' and '12,5' as '12.5'.
+#}
+{% macro number_text(column) -%}
+    {%- if decimal_separator() == ',' -%}
+        translate(trim({{ column }}), '.,', ',.')
+    {%- else -%}
+        trim({{ column }})
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro duckdb__cast_number(column) -%}
-    {%- set text = 'trim(' ~ column ~ ')' -%}
+    {%- set text = number_text(column) -%}
     case
         when {{ try_cast(text, type_double()) }} is not null
             then {{ try_cast(text, type_double()) }}
@@ -88,7 +101,7 @@
 {%- endmacro %}
 
 {% macro default__cast_number(column) -%}
-    {{ try_cast('trim(' ~ column ~ ')', type_double()) }}
+    {{ try_cast(number_text(column), type_double()) }}
 {%- endmacro %}
 
 {#
@@ -126,9 +139,15 @@
     as a SQL string: what a readable number looks like.
 #}
 {% macro number_expected() -%}
+    {%- if decimal_separator() == ',' -%}
+        {%- set point, group = "','", "'.'" -%}
+    {%- else -%}
+        {%- set point, group = "'.'", "','" -%}
+    {%- endif -%}
     {{ sql_string(
-        " is not a finite number: expected digits with '.' as the decimal"
-        ~ " point, thousands grouped by ',' or spaces if at all, and at most"
-        ~ " one currency sign; NaN and infinity are not numbers"
+        " is not a finite number: expected digits with " ~ point ~ " as the"
+        ~ " decimal point (mapping: decimal_separator), thousands grouped by "
+        ~ group ~ " or spaces if at all, and at most one currency sign; NaN"
+        ~ " and infinity are not numbers"
     ) }}
 {%- endmacro %}

@@ -56,3 +56,14 @@
     {%- endfor -%}
     {{ return(formats) }}
 {%- endmacro %}
+
+{# The decimal separator of amounts in the export: '.' (default) or ','. #}
+{% macro decimal_separator() -%}
+    {%- set value = var('decimal_separator', '.') | string -%}
+    {%- if value not in ('.', ',') -%}
+        {{ exceptions.raise_compiler_error(
+            "var decimal_separator must be '.' or ','; got '" ~ value ~ "'"
+        ) }}
+    {%- endif -%}
+    {{ return(value) }}
+{%- endmacro %}

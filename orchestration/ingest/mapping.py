@@ -36,6 +36,7 @@ _TOP_LEVEL_KEYS = {
     "non_product_code_like",
     "category_overrides",
     "currency",
+    "decimal_separator",
 }
 _CSV_KEYS = {"delimiter", "encoding", "quote"}
 # strptime directives and separators only: a format is data for strptime, never SQL.
@@ -64,6 +65,7 @@ class Mapping:
     non_product_code_like: tuple[str, ...] = ()
     category_overrides: Path | None = None
     currency: str = ""
+    decimal_separator: str = "."
 
     def rule_rows(self) -> list[tuple[str, str]]:
         """Conventions as (rule, value) rows: stored as data, so none of it is spliced into SQL."""
@@ -141,6 +143,12 @@ def load_mapping(path: Path) -> Mapping:
                 "(use strptime directives such as %Y-%m-%d and the separators - / . : T , space)"
             )
 
+    decimal_separator = str(doc.get("decimal_separator", "."))
+    if decimal_separator not in (".", ","):
+        raise MappingError(
+            f"{path}: decimal_separator must be '.' or ',', got {decimal_separator!r}"
+        )
+
     overrides = doc.get("category_overrides")
     overrides_path = None
     if overrides:
@@ -162,4 +170,5 @@ def load_mapping(path: Path) -> Mapping:
         non_product_code_like=_text_list(path, doc, "non_product_code_like"),
         category_overrides=overrides_path,
         currency=str(doc.get("currency") or "")[:3],
+        decimal_separator=decimal_separator,
     )
