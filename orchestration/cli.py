@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -76,7 +77,7 @@ def _fmt_money(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def print_summary(home: Path, elapsed: float) -> None:
+def print_summary(home: Path, elapsed: float, dbt_log: Path | None = None) -> None:
     import duckdb
 
     from orchestration.publish import published_paths
@@ -141,6 +142,7 @@ def print_summary(home: Path, elapsed: float) -> None:
         f"  CRM import files  {home / 'crm'}/",
         f"  tables            {db_path}",
         f"                    {parquet_path}/*.parquet",
+        *([f"  dbt's output      {dbt_log}"] if dbt_log else []),
         *[f"  note: {note}" for note in notes],
     ]
     log.info("\n".join(lines))
@@ -211,14 +213,23 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         },
         "loggers": {"console": {"config": {"log_level": args.log_level}}},
     }
+    # dbt's own progress (a line per model and test) goes to a file unless asked for; the
+    # Dagster UI keeps it as the run's raw compute log either way.
+    dbt_log = home / "logs" / f"dbt-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.log"
+    dbt_log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            run_config=run_config, instance=instance, raise_on_error=False
-        )
+    with DagsterInstance.get() as instance, dbt_log.open("w", encoding="utf-8") as sink:
+        with contextlib.nullcontext() if args.show_dbt else contextlib.redirect_stdout(sink):
+            result = job.execute_in_process(
+                run_config=run_config, instance=instance, raise_on_error=False
+            )
     elapsed = time.perf_counter() - started
+    if args.show_dbt:
+        dbt_log.unlink(missing_ok=True)
     if not result.success:
         log.error("\nRefresh FAILED: nothing was published; the last good publish is unchanged.")
+        if not args.show_dbt:
+            log.error("  dbt's output: %s", dbt_log)
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":
                 error = event.event_specific_data.error
@@ -235,7 +246,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                 text = summary.value if summary is not None else ""
                 log.error("  check %s failed: %s", evaluation.check_name, text)
         return 1
-    print_summary(home, elapsed)
+    print_summary(home, elapsed, None if args.show_dbt else dbt_log)
     return 0
 
 
@@ -337,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="publish even when counts or totals moved more than 50%% against the last publish",
     )
     refresh.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    refresh.add_argument(
+        "--show-dbt",
+        action="store_true",
+        help="print dbt's progress here instead of into <home>/logs/dbt-<time>.log",
+    )
     refresh.set_defaults(func=cmd_refresh)
 
     report = sub.add_parser("report", help="write the opportunity report of the live publish")

@@ -294,6 +294,11 @@ def test_an_export_of_one_customer_still_publishes_and_says_what_cannot_be_compu
     out = capsys.readouterr().out
     assert "note: buying profiles need at least 30 best customers" in out
     assert "the export has only 1 customer(s)" in out
+    # dbt's line per model and test goes to a log file the summary points at.
+    assert "START sql" not in out
+    dbt_log = Path(out.split("dbt's output")[1].split()[0])
+    assert dbt_log.parent == home / "logs"
+    assert "Running with dbt=" in dbt_log.read_text()
     profiles = published(home, "select * from customer_profiles")
     assert list(profiles.customer_id) == ["14911"]
 
