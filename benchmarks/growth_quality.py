@@ -1,12 +1,17 @@
 """Print how well growth actions predict the categories customers start buying.
 
 Real data: Online Retail II, profiles and actions as of 2011-06-09, adoption = categories a
-customer first bought in the following 6 months (to the end of the data, 2011-12-09). The
-score calibration is fitted on an earlier back-test (as of 2010-06-09, same horizon) and
-checked on the later one; the earlier window covers the same months a year before, because
-adoption in this giftware business is seasonal (the June-December window holds Christmas).
-Simulated data (ml/simulate.py), seeds 0-2 by default: Longtail against global popularity,
-popularity within each customer's true simulated type (which Longtail is not given) and ALS.
+customer first bought in the following 183 days (to the end of the data, 2011-12-09). The
+adoption model is trained inside growth actions on the replay as of 2010-12-08 (first
+purchases up to 2011-06-09), exactly as a refresh as of 2011-06-09 would, so every figure is
+out of time: the training window (December to June) is not the season scored (June to
+December, with Christmas). Printed: precision@3 and recall@3 against global popularity, ALS
+and the hand-set score that growth actions fall back to; a gradient-boosting model on the
+same features; a reliability table and the Brier score; the published whitespace actions'
+mean score against their observed adoption; growth actions' run time on the full data.
+Simulated data (ml/simulate.py), seeds 0-2 by default: the same, plus popularity within each
+customer's true simulated type (which Longtail is not given) and an oracle that ranks by the
+simulator's own adoption weights, when they can be rebuilt from its code.
 
 Baseline ALS: implicit-feedback matrix factorisation (the ``implicit`` library) on the
 customer x category matrix with confidence log1p(order days); hyperparameters fixed before
@@ -33,9 +38,11 @@ import pandas as pd
 import yaml
 
 from ml.growth import (
+    ADOPTION_FEATURES,
     GrowthConfig,
     adoption_backtest,
-    fit_score_calibration,
+    adoption_features,
+    adoption_training_set,
     growth_actions,
     precision_recall_at_k,
 )
@@ -53,6 +60,15 @@ ALS_PARAMS = {
     "iterations": 30,
     "random_state": 0,
 }
+# Gradient boosting on the adoption model's features, for comparison; fixed before any run.
+BOOSTING_PARAMS = {
+    "learning_rate": 0.05,
+    "max_iter": 200,
+    "max_leaf_nodes": 15,
+    "min_samples_leaf": 100,
+    "random_state": 0,
+}
+SCORE_BANDS = [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
 
 logger = logging.getLogger(__name__)
 
@@ -309,9 +325,8 @@ def als_ranking(customers: pd.DataFrame, customer_category: pd.DataFrame) -> pd.
 
 
 def reliability_table(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Calibrated score against observed adoption, in fixed score bands (one row per band)."""
-    bands = [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
-    band = pd.cut(outcomes["score"], bands, include_lowest=True)
+    """Score against observed adoption in fixed score bands (one row per band)."""
+    band = pd.cut(outcomes["score"], SCORE_BANDS, include_lowest=True)
     return (
         outcomes.assign(band=band)
         .groupby("band", observed=True)
@@ -324,49 +339,111 @@ def reliability_table(outcomes: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def brier_score(outcomes: pd.DataFrame) -> float:
+    """Mean squared difference between score and outcome (0/1) over the candidates."""
+    return float(((outcomes["score"] - outcomes["is_adopted"].astype(float)) ** 2).mean())
+
+
+def ranked(outcomes: pd.DataFrame, score: pd.Series) -> pd.DataFrame:
+    """Candidates ranked per customer by ``score`` (then category): customer_id, category,
+    score, rank."""
+    frame = outcomes[["customer_id", "category"]].assign(score=score.to_numpy())
+    frame = frame.sort_values(["customer_id", "score", "category"], ascending=[True, False, True])
+    frame["rank"] = frame.groupby("customer_id").cumcount() + 1
+    return frame
+
+
+def boosting_outcomes(
+    customers: pd.DataFrame,
+    customer_category: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    *,
+    as_of: date,
+    config: GrowthConfig,
+) -> pd.DataFrame:
+    """Longtail's whitespace candidates scored by gradient boosting on the same replay and
+    features as the adoption model: customer_id, category, score, rank, is_adopted."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    training = adoption_training_set(customers, customer_category, as_of=as_of, config=config)
+    model = HistGradientBoostingClassifier(**BOOSTING_PARAMS)
+    model.fit(training[list(ADOPTION_FEATURES)], training["is_adopted"])
+    features = adoption_features(customers, customer_category, at=as_of, config=config)
+    scored = outcomes[["customer_id", "category", "is_adopted"]].merge(
+        features, on=["customer_id", "category"], how="left"
+    )
+    score = pd.Series(model.predict_proba(scored[list(ADOPTION_FEATURES)])[:, 1])
+    return ranked(scored, score).merge(scored[["customer_id", "category", "is_adopted"]])
+
+
 def evaluate(
     con: duckdb.DuckDBPyConnection,
     as_of: date,
     *,
     config: GrowthConfig,
     type_of: pd.Series | None = None,
+    oracle_weights: pd.DataFrame | None = None,
 ) -> dict[str, object]:
-    """Back-test Longtail and the baselines at one as-of date; returns the figures."""
+    """Back-test Longtail and the baselines at one as-of date; returns the figures.
+
+    oracle_weights: customer x category adoption weight planted by the simulator
+    (customer_id, category, weight), ranked as an upper bound when given.
+    """
     frames = input_frames(con, as_of)
     customers, customer_category = frames["customers"], frames["customer_category"]
     adopted = first_purchases(con, as_of, config.horizon_days)
     started = time.perf_counter()
     profiles = build_profiles(customers, customer_category)
     backtest = adoption_backtest(
-        customers, customer_category, profiles, adopted, k=K, config=config
+        customers, customer_category, profiles, adopted, as_of=as_of, k=K, config=config
     )
     seconds = time.perf_counter() - started
+    hand_set = adoption_backtest(
+        customers,
+        customer_category,
+        profiles,
+        adopted,
+        as_of=as_of,
+        k=K,
+        config=GrowthConfig(horizon_days=config.horizon_days, use_adoption_model=False),
+    )
     evaluated = customers.loc[
         customers["days_since_last_order"] <= config.max_days_since_last_order, "customer_id"
     ]
-    rows = {"longtail": (backtest.precision_at_k, backtest.recall_at_k)}
-    rows["global popularity"] = precision_recall_at_k(
-        popularity_ranking(customers, customer_category),
-        adopted,
-        customer_ids=evaluated,
-        k=K,
-    )
-    if type_of is not None:
-        rows["true-type popularity"] = precision_recall_at_k(
-            popularity_ranking(customers, customer_category, type_of),
-            adopted,
-            customer_ids=evaluated,
-            k=K,
+
+    def score(ranking: pd.DataFrame) -> tuple[float, float]:
+        return precision_recall_at_k(ranking, adopted, customer_ids=evaluated, k=K)
+
+    rows = {
+        "longtail": (backtest.precision_at_k, backtest.recall_at_k),
+        "longtail hand-set score": (hand_set.precision_at_k, hand_set.recall_at_k),
+    }
+    boosting = None
+    if not backtest.adoption_model.empty:
+        boosting = boosting_outcomes(
+            customers, customer_category, backtest.outcomes, as_of=as_of, config=config
         )
+        rows["gradient boosting"] = score(boosting)
+    rows["global popularity"] = score(popularity_ranking(customers, customer_category))
+    if type_of is not None:
+        rows["true-type popularity"] = score(
+            popularity_ranking(customers, customer_category, type_of)
+        )
+    if oracle_weights is not None:
+        candidates = backtest.outcomes[["customer_id", "category"]].merge(
+            oracle_weights, on=["customer_id", "category"], how="left"
+        )
+        rows["oracle (planted weights)"] = score(ranked(candidates, candidates["weight"]))
     als_started = time.perf_counter()
-    rows["ALS (implicit)"] = precision_recall_at_k(
-        als_ranking(customers, customer_category), adopted, customer_ids=evaluated, k=K
-    )
+    rows["ALS (implicit)"] = score(als_ranking(customers, customer_category))
     als_seconds = time.perf_counter() - als_started
     return {
         "frames": frames,
         "profiles": profiles,
         "backtest": backtest,
+        "hand_set": hand_set,
+        "boosting": boosting,
+        "adopted": adopted,
         "rows": rows,
         "n_evaluated": len(evaluated),
         "n_adoptions": backtest.n_adoptions,
@@ -376,68 +453,114 @@ def evaluate(
 
 
 def print_rows(rows: dict[str, tuple[float, float]]) -> None:
-    print(f"  {'method':<24}{'precision@3':>12}{'recall@3':>10}")
+    print(f"  {'method':<26}{'precision@3':>12}{'recall@3':>10}")
     for name, (precision, recall) in rows.items():
-        print(f"  {name:<24}{precision:>12.4f}{recall:>10.4f}")
+        print(f"  {name:<26}{precision:>12.4f}{recall:>10.4f}")
+
+
+def print_calibration(result: dict[str, object]) -> None:
+    """Reliability and Brier score of Longtail's whitespace scores (and of the others')."""
+    backtest = result["backtest"]
+    outcomes = backtest.outcomes
+    print(f"\n  {backtest.scoring_note}")
+    if not backtest.adoption_model.empty:
+        print(backtest.adoption_model.to_string(index=False, float_format="%.3f"))
+    print(
+        f"\n  whitespace candidates: {len(outcomes):,}; mean score "
+        f"{outcomes['score'].mean():.4f}, observed adoption {outcomes['is_adopted'].mean():.4f}"
+    )
+    print("  reliability (score band against observed adoption):")
+    print(reliability_table(outcomes).to_string(index=False, float_format="%.4f"))
+    briers = {"longtail": brier_score(outcomes)}
+    hand_set = result["hand_set"].outcomes
+    briers["longtail hand-set score"] = brier_score(hand_set)
+    if result["boosting"] is not None:
+        briers["gradient boosting"] = brier_score(result["boosting"])
+    rate = outcomes["is_adopted"].mean()
+    briers["observed rate everywhere"] = rate * (1 - rate)
+    print("  Brier score: " + "; ".join(f"{name} {value:.4f}" for name, value in briers.items()))
+
+
+def print_published(actions: pd.DataFrame, adopted: pd.DataFrame) -> None:
+    """Published whitespace actions: mean score against the share that was adopted."""
+    whitespace = actions[actions["action_type"] == "whitespace"]
+    hits = whitespace.merge(adopted.drop_duplicates(), on=["customer_id", "category"])
+    if whitespace.empty:
+        print("  no whitespace actions published")
+        return
+    print(
+        f"  published whitespace actions: {len(whitespace):,}; mean score "
+        f"{whitespace['score'].mean():.4f}, adopted within the horizon "
+        f"{len(hits) / len(whitespace):.4f}"
+    )
 
 
 def real_section() -> None:
     print("== Online Retail II ==")
     con = duckdb.connect()
     load_real_lines(con)
-    late, early = date(2011, 6, 9), date(2010, 6, 9)
-    categorise_real_lines(con, late)
+    as_of, end = date(2011, 6, 9), date(2011, 12, 9)
+    categorise_real_lines(con, as_of)
     n_lines, n_categories = con.execute(
         "select count(*), count(distinct category) from lines"
     ).fetchone()
     print(f"clean lines: {n_lines:,}; categories: {n_categories}")
 
     config = GrowthConfig(horizon_days=HORIZON_DAYS)
-    earlier = evaluate(con, early, config=config)
-    calibration = fit_score_calibration(earlier["backtest"].outcomes, horizon_days=HORIZON_DAYS)
-    calibrated = GrowthConfig(horizon_days=HORIZON_DAYS, calibration=calibration)
-    result = evaluate(con, late, config=calibrated)
-
+    result = evaluate(con, as_of, config=config)
     profiles = result["profiles"]
-    print(f"\nprofiles as of {late} (k chosen by silhouette):")
-    print(profiles.selection.to_string(index=False))
+    print(f"\nprofiles as of {as_of} (k chosen by silhouette):")
     print(
         profiles.profiles[
             ["profile_id", "profile_name", "n_best_customers", "n_customers"]
         ].to_string(index=False)
     )
     print(
-        f"\nback-test as of {late}, horizon {HORIZON_DAYS} days: "
+        f"\nback-test as of {as_of}, horizon {HORIZON_DAYS} days: "
         f"{result['n_evaluated']:,} active customers, {result['n_adoptions']:,} adoptions; "
-        f"profiles + scoring {result['seconds']:.1f} s"
+        f"profiles + training + scoring {result['seconds']:.1f} s"
     )
     print_rows(result["rows"])
     print(f"  ALS {ALS_PARAMS}: {result['als_seconds']:.1f} s")
-    print(f"\nearlier back-test as of {early} (calibration fitted on it):")
-    print_rows(earlier["rows"])
-    print(f"\ncalibration ({len(calibration.raw_score)} breakpoints) checked on {late}:")
-    print(result["backtest"].calibration_table.to_string(index=False, float_format="%.4f"))
-    print("\nreliability (calibrated score band against observed adoption):")
-    print(reliability_table(result["backtest"].outcomes).to_string(index=False))
+    print(f"  gradient boosting {BOOSTING_PARAMS}")
+    print_calibration(result)
 
     frames = result["frames"]
     actions = growth_actions(
         frames["customers"],
         frames["customer_category"],
         profiles,
-        as_of=late,
-        config=calibrated,
+        as_of=as_of,
+        config=config,
         customer_products=frames["customer_products"],
         products=frames["products"],
     ).actions
-    print(f"\ngrowth actions as of {late}: {len(actions):,}")
+    print(f"\ngrowth actions as of {as_of}: {len(actions):,}")
     print(actions["action_type"].value_counts().to_string())
+    print_published(actions, result["adopted"])
     with pd.option_context("display.max_colwidth", 200, "display.width", 250):
         print(
             actions.head(6)[["customer_id", "category", "score", "reason", "items"]].to_string(
                 index=False
             )
         )
+
+    # Run time as in a refresh: the whole data, the default one-year horizon.
+    frames = input_frames(con, end)
+    profiles = build_profiles(frames["customers"], frames["customer_category"])
+    started = time.perf_counter()
+    full = growth_actions(
+        frames["customers"],
+        frames["customer_category"],
+        profiles,
+        as_of=end,
+        customer_products=frames["customer_products"],
+        products=frames["products"],
+    )
+    print(
+        f"\ngrowth actions on the full data as of {end} (default config): "
+        f"{len(full.actions):,} in {time.perf_counter() - started:.1f} s; {full.scoring_note}"
+    )
 
 
 def load_simulated_lines(con: duckdb.DuckDBPyConnection, order_lines: pd.DataFrame) -> None:
@@ -461,6 +584,49 @@ def load_simulated_lines(con: duckdb.DuckDBPyConnection, order_lines: pd.DataFra
     )
 
 
+def planted_adoption_weights(data, seed: int, as_of: date) -> pd.DataFrame:
+    """The simulator's own weight for each customer x category it could adopt after as-of:
+    customer_id, category, weight.
+
+    Rebuilt from ml/simulate.py's rule with its helpers and the same seed (the speciality's
+    and taste's log-odds, odds times the pull of group-mates already bought, ``_adopt``),
+    with the categories bought by as-of read from the order lines. The pick after as-of is
+    proportional to this weight, so ranking by it is the best any method can do. Raises if
+    the rebuilt specialities do not match the simulated ones, i.e. if the rule has moved.
+    """
+    import numpy as np
+
+    from ml import simulate as sim
+
+    types = data.customer_types
+    type_idx = np.array([sim.CUSTOMER_TYPES.index(t) for t in types["customer_type"]])
+    speciality, type_weights = sim._specialities(seed, type_idx)
+    if not np.array_equal(speciality.astype(str), types["speciality"].to_numpy().astype(str)):
+        raise ValueError(
+            "specialities rebuilt from ml/simulate.py differ from the simulated ones; "
+            "planted_adoption_weights no longer follows the simulator's rule"
+        )
+    taste, taste_sd = sim._taste_offsets(seed, len(types))
+    stretch = np.sqrt(1 + np.pi * taste_sd**2 / 8)
+    weights = 1 / (1 + np.exp(-(np.log(type_weights / (1 - type_weights)) * stretch + taste)))
+    lines = data.order_lines
+    before = lines[pd.to_datetime(lines["order_date"]).dt.date <= as_of]
+    bought = (
+        pd.crosstab(before["customer_id"], before["category"])
+        .reindex(index=types["customer_id"], columns=list(sim.CATEGORY_NAMES), fill_value=0)
+        .to_numpy()
+        > 0
+    )
+    odds = weights / (1 - weights) * np.exp(sim._COMPLEMENT_PULL * sim._complement_share(bought))
+    return pd.DataFrame(
+        {
+            "customer_id": np.repeat(types["customer_id"].to_numpy(), len(sim.CATEGORY_NAMES)),
+            "category": np.tile(np.array(sim.CATEGORY_NAMES), len(types)),
+            "weight": odds.reshape(-1),
+        }
+    )
+
+
 def simulated_section(seeds: list[int]) -> None:
     from ml.simulate import simulate
 
@@ -476,19 +642,24 @@ def simulated_section(seeds: list[int]) -> None:
         load_simulated_lines(con, data.order_lines)
         type_of = data.customer_types.set_index("customer_id")["customer_type"]
         result = evaluate(
-            con, as_of, config=GrowthConfig(horizon_days=HORIZON_DAYS), type_of=type_of
+            con,
+            as_of,
+            config=GrowthConfig(horizon_days=HORIZON_DAYS),
+            type_of=type_of,
+            oracle_weights=planted_adoption_weights(data, seed, as_of),
         )
         print(
             f"\nseed {seed}: {len(data.order_lines):,} lines simulated in "
             f"{simulate_seconds:.1f} s; {result['n_evaluated']:,} active customers, "
             f"{result['n_adoptions']:,} adoptions, "
-            f"{len(result['profiles'].profiles)} profiles; profiles + scoring "
+            f"{len(result['profiles'].profiles)} profiles; profiles + training + scoring "
             f"{result['seconds']:.1f} s, ALS {result['als_seconds']:.1f} s"
         )
         print_rows(result["rows"])
         longtail = result["rows"]["longtail"][0]
         true_type = result["rows"]["true-type popularity"][0]
         print(f"  longtail / true-type precision@3: {longtail / true_type:.2f}")
+        print_calibration(result)
 
 
 def main() -> None:
