@@ -181,13 +181,36 @@ def growth_actions(context: AssetExecutionContext, longtail: LongtailSettings):
         )
         write_table(con, "longtail.growth_actions", result.actions)
         write_table(con, "longtail.growth_suppressed", result.suppressed)
+        write_table(con, "longtail.growth_model", _growth_model_rows(result))
+    context.log.info("growth scoring: %s", result.scoring_note)
     return _actions_result(
         context,
         "growth",
         result.actions,
         "expected_annual_revenue",
-        {"n_suppressed": len(result.suppressed)},
+        {
+            "n_suppressed": len(result.suppressed),
+            "scoring": result.scoring_note,
+            "adoption_model": _preview(result.adoption_model, 20),
+        },
     )
+
+
+def _growth_model_rows(result) -> pd.DataFrame:
+    """The adoption model behind the whitespace scores, one row per feature, each carrying
+    the scoring note; one row with the note alone when no model could be trained."""
+    columns = ["feature", "coefficient", "training_mean", "training_sd"]
+    model = result.adoption_model.reindex(columns=columns)
+    if model.empty:
+        model = pd.DataFrame({column: [None] for column in columns})
+    return model.astype(
+        {
+            "feature": "str",
+            "coefficient": "float64",
+            "training_mean": "float64",
+            "training_sd": "float64",
+        }
+    ).assign(note=result.scoring_note)
 
 
 def _recovery_in_chunks(con, chunk_customers: int, as_of, log) -> RecoveryResult:

@@ -92,10 +92,14 @@ def print_summary(home: Path, elapsed: float, dbt_log: Path | None = None) -> No
             "select count(*) from customer_profiles where is_best_customer"
         ).fetchone()[0]
         n_profiles = con.execute("select count(*) from profiles").fetchone()[0]
+        # What could not be computed as designed: profiles from too few best customers,
+        # whitespace scored without a trained adoption model.
         notes = [
             row[0]
             for row in con.execute(
-                "select distinct note from profiles where coalesce(note, '') <> ''"
+                "select distinct note from profiles where coalesce(note, '') <> '' "
+                "union all "
+                "select distinct note from growth_model where feature is null and note <> ''"
             ).fetchall()
         ]
         growth = con.execute(

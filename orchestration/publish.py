@@ -84,6 +84,7 @@ PUBLISHED_TABLES: dict[str, str] = {
     "growth_suppressed": (
         "select * from longtail.growth_suppressed order by customer_id, category"
     ),
+    "growth_model": "select * from longtail.growth_model order by feature nulls first",
     "recovery_actions": ("select * from longtail.recovery_actions order by customer_id, category"),
     "recovery_not_flagged": (
         "select * from longtail.recovery_not_flagged order by customer_id, category"

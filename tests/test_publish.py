@@ -22,6 +22,7 @@ TABLES = {
     "longtail.profiles": "select 1 as profile_id, 'p' as profile_name",
     "longtail.profile_categories": "select 1 as profile_id, 'Bags' as category",
     "longtail.growth_suppressed": "select 'c1' as customer_id, 'Bags' as category",
+    "longtail.growth_model": "select 'breadth' as feature, 0.5 as coefficient, 'trained' as note",
     "longtail.recovery_actions": "select 'c1' as customer_id, 'Bags' as category",
     "longtail.recovery_not_flagged": "select 'c1' as customer_id, 'Cups' as category",
     "longtail.recovery_accounts": "select 'c1' as customer_id",
