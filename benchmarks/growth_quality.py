@@ -9,9 +9,19 @@ December, with Christmas). Printed: precision@3 and recall@3 against global popu
 and the hand-set score that growth actions fall back to; a gradient-boosting model on the
 same features; a reliability table and the Brier score; the published whitespace actions'
 mean score against their observed adoption; growth actions' run time on the full data.
+Under-buying: the replay the model is trained on (as of 2010-11-30, the month end before
+as-of minus the horizon), and every under-buying candidate as of 2011-06-09 against whether
+the account's spend in the category from then to 2011-12-09, annualised, rose by half the
+missing spend or more (ml.growth.has_closed_gap): mean score, observed rate, Brier score, AUC
+and a reliability table, before (the hand-set score as it was published) and after (the
+replay model), with the capped hand-set score, an isotonic map of it and the replay's rate for
+comparison; then the published actions of both kinds, their score distributions and how many
+of each make the top 500 by expected revenue x score.
 Simulated data (ml/simulate.py), seeds 0-2 by default: the same, plus popularity within each
 customer's true simulated type (which Longtail is not given) and an oracle that ranks by the
-simulator's own adoption weights, when they can be rebuilt from its code.
+simulator's own adoption weights, when they can be rebuilt from its code. The simulator
+plants no under-buying, so its under-buying figures only say how its accounts' ordering
+happens to close such gaps.
 
 Baseline ALS: implicit-feedback matrix factorisation (the ``implicit`` library) on the
 customer x category matrix with confidence log1p(order days); hyperparameters fixed before
@@ -22,7 +32,9 @@ Usage: .venv/bin/python benchmarks/growth_quality.py [--section real|simulated|a
 
 The input frames are built with DuckDB from the order lines, the same way as the marts:
 clean lines only (customer present, price > 0, quantity > 0, invoice not starting with C or
-A, not a non-product code of the mapping, exact duplicates dropped).
+A, not a non-product code of the mapping, exact duplicates dropped). The monthly spend per
+customer x category is built like marts.customer_category_months, from those lines (so without
+returns, which the mart nets).
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -44,7 +57,10 @@ from ml.growth import (
     adoption_features,
     adoption_training_set,
     growth_actions,
+    has_closed_gap,
     precision_recall_at_k,
+    under_buying_cutoff,
+    under_buying_training_set,
 )
 from ml.profiles import build_profiles
 
@@ -233,11 +249,26 @@ def input_frames(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, pd.Da
         """,
         {"active_start": active_start},
     ).df()
+    # As marts.customer_category_months: one row per customer x category x calendar month up
+    # to as-of (the month of as-of partial).
+    category_spend = con.execute(
+        """
+        select
+            customer_id,
+            category,
+            cast(date_trunc('month', order_date) as date) as month_start,
+            sum(net_amount) as net_amount
+        from cut
+        group by all
+        order by customer_id, category, month_start
+        """
+    ).df()
     return {
         "customers": customers,
         "customer_category": customer_category,
         "customer_products": customer_products,
         "products": products,
+        "category_spend": category_spend,
     }
 
 
@@ -495,6 +526,160 @@ def print_published(actions: pd.DataFrame, adopted: pd.DataFrame) -> None:
     )
 
 
+def annual_spend_after(con: duckdb.DuckDBPyConnection, as_of: date, end: date) -> pd.DataFrame:
+    """Spend per customer x category over (as_of, end], annualised: customer_id, category,
+    annual_spend_after."""
+    days = (end - as_of).days
+    return con.execute(
+        """
+        select customer_id, category, sum(net_amount) * 365.0 / $days as annual_spend_after
+        from lines
+        where order_date > $as_of and order_date <= $end
+        group by all
+        """,
+        {"as_of": as_of, "end": end, "days": days},
+    ).df()
+
+
+def label_under_buying(
+    actions: pd.DataFrame, customer_category: pd.DataFrame, after: pd.DataFrame
+) -> pd.DataFrame:
+    """Under-buying rows of ``actions`` with is_closed (ml.growth.has_closed_gap): the TTM
+    spend the action states, against the spend after as-of, annualised."""
+    under = actions[actions["action_type"] == "under_buying"]
+    ttm = customer_category.groupby(["customer_id", "category"], as_index=False)[
+        "ttm_net_amount"
+    ].sum()
+    under = under.merge(ttm, on=["customer_id", "category"], how="left").merge(
+        after, on=["customer_id", "category"], how="left"
+    )
+    closed = has_closed_gap(
+        under["ttm_net_amount"].fillna(0.0),
+        under["annual_spend_after"].fillna(0.0),
+        under["expected_annual_revenue"],
+    )
+    return under.assign(is_adopted=closed)
+
+
+def score_summary(outcomes: pd.DataFrame) -> str:
+    """n, mean score, observed rate, Brier score and AUC of one set of scored outcomes."""
+    from sklearn.metrics import roc_auc_score
+
+    y = outcomes["is_adopted"].astype(int)
+    auc = roc_auc_score(y, outcomes["score"]) if 0 < y.sum() < len(y) and len(y) else float("nan")
+    return (
+        f"{len(outcomes):>6,}{outcomes['score'].mean():>8.3f}{y.mean():>10.3f}"
+        f"{brier_score(outcomes):>8.4f}{auc:>7.3f}"
+    )
+
+
+def money_weighted_top(actions: pd.DataFrame, n: int) -> pd.Series:
+    """Action types among the ``n`` actions of most expected revenue x score (as the call
+    lists and the opportunity summary weigh them)."""
+    value = actions["expected_annual_revenue"] * actions["score"]
+    top = actions.assign(value=value).nlargest(n, "value")
+    return top["action_type"].value_counts()
+
+
+def under_buying_section(
+    con: duckdb.DuckDBPyConnection,
+    frames: dict[str, pd.DataFrame],
+    profiles,
+    *,
+    as_of: date,
+    end: date,
+    horizon_days: int,
+) -> None:
+    """Under-buying scores against whether the account closed half its gap by ``end``.
+
+    Before: the hand-set score as it was published (no monthly spend, no cap). After: the
+    model trained on the replay as of the last month end on or before as-of minus the
+    horizon. Also the capped hand-set score (what a refresh without monthly spend
+    publishes), the replay's rate for every action, and an isotonic map of the hand-set score
+    fitted on the same replay. Candidates: every under-buying pair worth the minimum revenue,
+    before the per-account cap, so that all methods are judged on the same pairs.
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    customers, customer_category = frames["customers"], frames["customer_category"]
+    category_spend = frames["category_spend"]
+    after = annual_spend_after(con, as_of, end)
+    base = GrowthConfig(horizon_days=horizon_days)
+    every = {"max_actions_per_customer": 10_000, "min_score": 0.0}
+    configs = {
+        "before: hand-set": (replace(base, under_buying_fallback_cap=1.0), None),
+        "hand-set capped (no monthly spend)": (base, None),
+        "after: replay model": (base, category_spend),
+    }
+    published, candidates = {}, {}
+    model_note = ""
+    for name, (config, spend) in configs.items():
+        kwargs = {"as_of": as_of, "category_spend": spend}
+        result = growth_actions(customers, customer_category, profiles, config=config, **kwargs)
+        published[name] = result.actions
+        everything = growth_actions(
+            customers, customer_category, profiles, config=replace(config, **every), **kwargs
+        )
+        candidates[name] = label_under_buying(everything.actions, customer_category, after)
+        if spend is not None:
+            model_note, coefficients = result.under_buying_note, result.under_buying_model
+
+    training = under_buying_training_set(
+        customers, category_spend, profiles, as_of=as_of, config=base
+    )
+    print(
+        f"\nunder-buying replay as of {under_buying_cutoff(as_of, horizon_days)}: "
+        f"{len(training):,} pairs, {training['is_closed'].mean():.3f} closed half their gap "
+        f"by {as_of}"
+    )
+    print(f"  {model_note}")
+    if not coefficients.empty:
+        print(coefficients.to_string(index=False, float_format="%.3f"))
+    hand_set = candidates["before: hand-set"]
+    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+        training["raw_score"], training["is_closed"].astype(float)
+    )
+    candidates["isotonic map of hand-set (replay)"] = hand_set.assign(
+        score=isotonic.predict(hand_set["score"])
+    )
+    candidates["replay rate everywhere"] = hand_set.assign(score=training["is_closed"].mean())
+
+    print(
+        f"\nunder-buying candidates as of {as_of}, outcome = annual spend in the category "
+        f"from {as_of} to {end} (annualised) up by half the missing spend or more:"
+    )
+    print(f"  {'score':<36}{'n':>6}{'mean':>8}{'observed':>10}{'Brier':>8}{'AUC':>7}")
+    for name, outcomes in candidates.items():
+        print(f"  {name:<36}{score_summary(outcomes)}")
+    for name in ("before: hand-set", "after: replay model"):
+        print(f"  reliability, {name} (score band against observed rate):")
+        print(
+            reliability_table(candidates[name])
+            .rename(columns={"adoption_rate": "closed_rate"})
+            .to_string(index=False, float_format="%.4f")
+        )
+
+    print("\npublished growth actions (default limits):")
+    for name in ("before: hand-set", "after: replay model"):
+        actions = published[name]
+        labelled = label_under_buying(actions, customer_category, after)
+        print(f"  {name}:")
+        print(
+            actions.groupby("action_type")["score"]
+            .describe(percentiles=[0.1, 0.5, 0.9])
+            .to_string(float_format="%.3f")
+        )
+        print(
+            f"  published under-buying: mean score {labelled['score'].mean():.3f}, closed half "
+            f"their gap {labelled['is_adopted'].mean():.3f}"
+        )
+        top = money_weighted_top(actions, 500)
+        print(
+            "  top 500 by expected revenue x score: "
+            + ", ".join(f"{kind} {count}" for kind, count in top.items())
+        )
+
+
 def real_section() -> None:
     print("== Online Retail II ==")
     con = duckdb.connect()
@@ -534,6 +719,7 @@ def real_section() -> None:
         config=config,
         customer_products=frames["customer_products"],
         products=frames["products"],
+        category_spend=frames["category_spend"],
     ).actions
     print(f"\ngrowth actions as of {as_of}: {len(actions):,}")
     print(actions["action_type"].value_counts().to_string())
@@ -544,6 +730,7 @@ def real_section() -> None:
                 index=False
             )
         )
+    under_buying_section(con, frames, profiles, as_of=as_of, end=end, horizon_days=HORIZON_DAYS)
 
     # Run time as in a refresh: the whole data, the default one-year horizon.
     frames = input_frames(con, end)
@@ -556,10 +743,12 @@ def real_section() -> None:
         as_of=end,
         customer_products=frames["customer_products"],
         products=frames["products"],
+        category_spend=frames["category_spend"],
     )
     print(
         f"\ngrowth actions on the full data as of {end} (default config): "
-        f"{len(full.actions):,} in {time.perf_counter() - started:.1f} s; {full.scoring_note}"
+        f"{len(full.actions):,} in {time.perf_counter() - started:.1f} s; {full.scoring_note}; "
+        f"{full.under_buying_note}"
     )
 
 
@@ -660,6 +849,16 @@ def simulated_section(seeds: list[int]) -> None:
         true_type = result["rows"]["true-type popularity"][0]
         print(f"  longtail / true-type precision@3: {longtail / true_type:.2f}")
         print_calibration(result)
+        # The simulator plants no under-buying: the outcome rate is only what its accounts'
+        # ordering happens to produce.
+        under_buying_section(
+            con,
+            result["frames"],
+            result["profiles"],
+            as_of=as_of,
+            end=as_of + timedelta(days=HORIZON_DAYS),
+            horizon_days=HORIZON_DAYS,
+        )
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -10,17 +11,24 @@ import pytest
 
 from ml.growth import (
     ADOPTION_FEATURES,
+    UNDER_BUYING_FEATURES,
     GrowthConfig,
     ScoreCalibration,
+    _amount_a_year,
     _basket_model,
     _category_adoption,
+    _percent,
     adoption_backtest,
     adoption_features,
     adoption_training_set,
     fit_adoption_model,
     fit_score_calibration,
+    fit_under_buying_model,
     growth_actions,
+    has_closed_gap,
     precision_recall_at_k,
+    under_buying_cutoff,
+    under_buying_training_set,
 )
 from ml.profiles import ProfileConfig, build_profiles
 from tests.test_profiles import _customer, _lines, best_customer_rows
@@ -159,8 +167,11 @@ def test_calibration_is_isotonic_and_round_trips_through_a_table():
         GrowthConfig(
             horizon_days=183, min_expected_annual_revenue=0, min_score=0, calibration=calibration
         )
-    )
-    assert set(calibrated.actions["score"].round(6)) <= {0.0, round(1 / 3, 6), 1.0}
+    ).actions
+    whitespace = calibrated["action_type"] == "whitespace"
+    assert set(calibrated.loc[whitespace, "score"].round(6)) <= {0.0, round(1 / 3, 6), 1.0}
+    # Under-buying without monthly spend: the calibrated hand-set score, capped at 0.1.
+    assert set(calibrated.loc[~whitespace, "score"].round(6)) <= {0.0, 0.1}
 
 
 def test_precision_and_recall_at_k_use_fixed_denominators():
@@ -499,3 +510,262 @@ def test_backtest_trains_on_the_replay_before_its_own_as_of():
     # The model's probability is the published score: no second calibration on top.
     assert result.outcomes["score"].equals(result.outcomes["raw_score"])
     assert result.outcomes["score"].between(0.0, 1.0, inclusive="neither").all()
+
+
+@pytest.mark.parametrize(
+    ("share", "words"),
+    [
+        (0.30, "30%"),
+        (0.05, "5%"),
+        (0.123, "12%"),
+        (0.014, "1.4%"),
+        (0.003, "0.3%"),
+        (0.0004, "less than 0.1%"),
+    ],
+)
+def test_shares_of_spend_read_as_a_rep_would_say_them(share, words):
+    assert _percent(share) == words
+
+
+def test_tiny_amounts_are_not_written_as_zero():
+    assert _amount_a_year(15.2) == "15 a year"
+    assert _amount_a_year(0.3) == "less than 1 a year"
+
+
+def test_a_sliver_of_spend_is_not_called_zero_percent_in_the_reason():
+    customers, lines = frames()
+    u1 = lines["customer_id"] == "U1"
+    amounts = {"Candles": 947.0, "Lights": 3.0, "Cards": 50.0}
+    lines.loc[u1, "ttm_net_amount"] = lines.loc[u1, "category"].map(amounts)
+    lines.loc[u1, "lifetime_net_amount"] = lines.loc[u1, "ttm_net_amount"]
+    profiles = build_profiles(customers, lines, config=PROFILE_CONFIG)
+    actions = growth_actions(customers, lines, profiles, as_of=AS_OF, config=CONFIG).actions
+    lights = actions.set_index(["customer_id", "category"]).loc[("U1", "Lights")]
+    # Missing (30% - 0.3%) x 1,000 = 297, up to the adopters' P90 (300) less own 3.
+    assert lights["reason"] == (
+        "Accounts like yours of similar size put 30% of their spend into Lights; you put 0.3% "
+        "(3 a year), about 297 a year less."
+    )
+
+
+def test_closing_the_gap_means_annual_spend_up_by_half_the_missing_spend():
+    before = np.array([50.0, 50.0, 50.0, 0.0])
+    after = np.array([175.0, 174.9, 400.0, 60.0])
+    missing = np.array([250.0, 250.0, 1000.0, 100.0])
+    # Rises of 125 (= half of 250), 124.9, 350 (< 500) and 60 (>= 50).
+    assert has_closed_gap(before, after, missing).tolist() == [True, False, False, True]
+
+
+def months_of(frame: pd.DataFrame, first: str, last: str) -> pd.DataFrame:
+    """Spread each customer x category TTM amount evenly over the months first..last: one row
+    per customer x category x month (customer_id, category, month_start, net_amount)."""
+    months = pd.date_range(first, last, freq="MS")
+    return pd.DataFrame(
+        [
+            {
+                "customer_id": row.customer_id,
+                "category": row.category,
+                "month_start": month,
+                "net_amount": row.ttm_net_amount / 12,
+            }
+            for row in frame.itertuples()
+            for month in months
+        ]
+    )
+
+
+def replay_case(u1_lights_after: float) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+    """frames() as twelve months of even spend from December 2022 up to the replay date
+    (2023-11-30 for as-of 2024-06-30 and a 183-day horizon) and on to June 2024, with U1's
+    Lights from December 2023 replaced by ``u1_lights_after`` in all."""
+    customers, lines = frames()
+    spend = months_of(lines, "2022-12-01", "2024-06-01")
+    later = (
+        (spend["customer_id"] == "U1")
+        & (spend["category"] == "Lights")
+        & (spend["month_start"] > pd.Timestamp("2023-11-30"))
+    )
+    spend.loc[later, "net_amount"] = u1_lights_after / later.sum()
+    profiles = build_profiles(customers, lines, config=PROFILE_CONFIG)
+    return customers, spend, profiles
+
+
+REPLAY_CONFIG = GrowthConfig(horizon_days=183, min_expected_annual_revenue=0.0, min_score=0.0)
+
+
+def test_the_replay_finds_the_under_buying_at_its_date_and_labels_what_followed():
+    assert under_buying_cutoff(AS_OF, 183) == date(2023, 11, 30)
+    # From 2023-11-30 to 2024-06-30 is 213 days: half the gap (125) over the 50 a year U1
+    # spent on Lights means 175 a year, 102.12 in those days.
+    for after, closed in ((103.0, True), (101.0, False)):
+        customers, spend, profiles = replay_case(after)
+        training = under_buying_training_set(
+            customers, spend, profiles, as_of=AS_OF, config=REPLAY_CONFIG
+        )
+        assert list(zip(training["customer_id"], training["category"], strict=True)) == [
+            ("U1", "Lights")
+        ]
+        pair = training.iloc[0]
+        # Peers put 30% into Lights, U1 5% of 1,000: missing 250, within P90 (300) less 50.
+        assert pair["spend_before"] == pytest.approx(50.0)
+        assert pair["missing_spend"] == pytest.approx(250.0)
+        assert pair["share_ratio"] == pytest.approx(0.05 / 0.30)
+        assert pair["annual_spend_after"] == pytest.approx(after * 365 / 213)
+        assert bool(pair["is_closed"]) is closed
+
+
+def test_the_replay_reads_nothing_after_its_date_except_for_the_label():
+    customers, spend, profiles = replay_case(40.0)
+    training = under_buying_training_set(
+        customers, spend, profiles, as_of=AS_OF, config=REPLAY_CONFIG
+    )
+    # Everything after the replay date multiplied by 20, and months after as-of added: the
+    # pairs and their features stay; only what followed changes.
+    later = spend["month_start"] > pd.Timestamp("2023-11-30")
+    changed = spend.assign(net_amount=spend["net_amount"].where(~later, spend["net_amount"] * 20))
+    beyond = spend[spend["month_start"] == pd.Timestamp("2024-06-01")].assign(
+        month_start=pd.Timestamp("2024-09-01"), net_amount=1e6
+    )
+    changed = pd.concat([changed, beyond], ignore_index=True)
+    relabelled = under_buying_training_set(
+        customers, changed, profiles, as_of=AS_OF, config=REPLAY_CONFIG
+    )
+    kept = ["customer_id", "category", *UNDER_BUYING_FEATURES, "spend_before", "missing_spend"]
+    pd.testing.assert_frame_equal(relabelled[kept], training[kept])
+    assert relabelled["annual_spend_after"].tolist() == pytest.approx(
+        (training["annual_spend_after"] * 20).tolist()
+    )
+    assert not training["is_closed"].any() and relabelled["is_closed"].all()
+
+
+def test_without_monthly_spend_under_buying_keeps_the_hand_set_score_capped_with_a_note():
+    result = run(replace(CONFIG, under_buying_fallback_cap=0.05))
+    assert result.under_buying_note.startswith(
+        "under-buying: hand-set score capped at 0.05, not a measured probability: no monthly"
+    )
+    assert result.under_buying_model.empty
+    lights = result.actions.set_index(["customer_id", "category"]).loc[("U1", "Lights")]
+    assert lights["action_type"] == "under_buying"
+    assert lights["score"] == pytest.approx(0.05)
+
+
+def test_a_replay_with_too_few_outcomes_scores_its_rate_shrunk_towards_the_cap():
+    # One pair in the replay, and it closed the gap: (1 + 0.1 x 50) / (1 + 50), not 1.
+    customers, spend, profiles = replay_case(103.0)
+    model = fit_under_buying_model(customers, spend, profiles, as_of=AS_OF, config=REPLAY_CONFIG)
+    assert model.pipeline is None
+    assert model.fallback_score == pytest.approx(6 / 51)
+    assert model.note == (
+        "under-buying: every action scored 0.118, the replay's rate of closing the gap shrunk "
+        "towards 0.10: the replay as of 2023-11-30 holds 1 pairs that closed it and 0 that did "
+        "not; a model needs at least 50 of each"
+    )
+    lines = frames()[1]
+    result = growth_actions(
+        customers, lines, profiles, as_of=AS_OF, config=REPLAY_CONFIG, category_spend=spend
+    )
+    lights = result.actions.set_index(["customer_id", "category"]).loc[("U1", "Lights")]
+    assert lights["score"] == pytest.approx(6 / 51)
+
+
+def test_monthly_spend_shorter_than_a_year_before_the_replay_date_falls_back():
+    customers, spend, profiles = replay_case(103.0)
+    spend = spend[spend["month_start"] >= pd.Timestamp("2023-01-01")]
+    model = fit_under_buying_model(customers, spend, profiles, as_of=AS_OF, config=REPLAY_CONFIG)
+    assert model.pipeline is None and model.fallback_score is None
+    assert "the replay as of 2023-11-30 has no under-buying pairs" in model.note
+
+
+def test_category_spend_months_must_start_on_the_first():
+    customers, spend, profiles = replay_case(103.0)
+    spend.loc[0, "month_start"] = pd.Timestamp("2023-01-15")
+    with pytest.raises(ValueError, match="month_start is 2023-01-15 .* first day of a month"):
+        under_buying_training_set(customers, spend, profiles, as_of=AS_OF, config=REPLAY_CONFIG)
+
+
+def monthly_history(n_customers: int = 300, seed: int = 0) -> tuple[pd.DataFrame, ...]:
+    """Candle- and kitchen-minded accounts with 30 months of spend (January 2022 to June
+    2024); three in ten buy Lights at a tenth of their kind's share, and half of those buy
+    their kind's full share of it from a month drawn from September 2023 on. Returns
+    customers, customer_category (as of 2024-06-30) and category_spend."""
+    rng = np.random.default_rng(seed)
+    months = pd.date_range("2022-01-01", "2024-06-01", freq="MS")
+    mixes = {
+        0: {"Candles": 0.5, "Lights": 0.3, "Cards": 0.2},
+        1: {"Kitchen": 0.6, "Lights": 0.25, "Cards": 0.15},
+    }
+    rows = []
+    for i in range(n_customers):
+        monthly = float(rng.uniform(50, 400))
+        under = rng.random() < 0.3
+        catch_up = months[int(rng.integers(20, len(months)))] if rng.random() < 0.5 else None
+        for month in months:
+            if rng.random() < 0.15:
+                continue
+            for category, share in mixes[i % 2].items():
+                amount = monthly * share * float(rng.uniform(0.8, 1.2))
+                if under and category == "Lights" and (catch_up is None or month < catch_up):
+                    amount *= 0.1
+                rows.append((f"M{i:03d}", category, month, round(amount, 2)))
+    spend = pd.DataFrame(rows, columns=["customer_id", "category", "month_start", "net_amount"])
+    as_of = pd.Timestamp(AS_OF)
+    ttm = spend["month_start"] > as_of - pd.Timedelta(days=365)
+    customer_category = (
+        spend.assign(ttm_amount=spend["net_amount"].where(ttm, 0.0), ttm_month=ttm)
+        .groupby(["customer_id", "category"], as_index=False)
+        .agg(
+            ttm_net_amount=("ttm_amount", "sum"),
+            ttm_orders=("ttm_month", "sum"),
+            lifetime_net_amount=("net_amount", "sum"),
+            n_order_days=("month_start", "size"),
+            first_order_date=("month_start", "min"),
+            last_order_date=("month_start", "max"),
+        )
+    )
+    by_customer = customer_category.groupby("customer_id")
+    customers = pd.DataFrame(
+        {
+            "customer_id": by_customer.size().index,
+            "parent_customer_id": None,
+            "ttm_revenue": by_customer["ttm_net_amount"].sum().to_numpy(),
+            "ttm_orders": by_customer["ttm_orders"].max().to_numpy(),
+            "n_orders": by_customer["n_order_days"].max().to_numpy(),
+            "net_revenue": by_customer["lifetime_net_amount"].sum().to_numpy(),
+            "tenure_days": (as_of - by_customer["first_order_date"].min()).dt.days.to_numpy(),
+            "n_categories_ttm": by_customer["ttm_net_amount"]
+            .agg(lambda s: int((s > 0).sum()))
+            .to_numpy(),
+            "days_since_last_order": (
+                as_of - by_customer["last_order_date"].max()
+            ).dt.days.to_numpy(),
+        }
+    )
+    return customers, customer_category, spend
+
+
+def run_monthly(config: GrowthConfig = REPLAY_CONFIG):
+    customers, customer_category, spend = monthly_history()
+    profiles = build_profiles(customers, customer_category, config=PROFILE_CONFIG)
+    return growth_actions(
+        customers, customer_category, profiles, as_of=AS_OF, config=config, category_spend=spend
+    )
+
+
+def test_a_replay_with_enough_outcomes_trains_the_under_buying_model():
+    config = replace(REPLAY_CONFIG, min_under_buying_outcomes=10)
+    result = run_monthly(config)
+    assert result.under_buying_note.startswith(
+        "under-buying model trained on the replay as of 2023-11-30"
+    )
+    assert list(result.under_buying_model["feature"]) == list(UNDER_BUYING_FEATURES)
+    under = result.actions[result.actions["action_type"] == "under_buying"]
+    assert len(under) > 10
+    assert under["score"].between(0.0, 1.0, inclusive="neither").all()
+    assert under["score"].nunique() > 1
+
+
+def test_the_under_buying_model_is_the_same_on_every_run():
+    config = replace(REPLAY_CONFIG, min_under_buying_outcomes=10)
+    first, second = run_monthly(config), run_monthly(config)
+    pd.testing.assert_frame_equal(first.actions, second.actions)
+    pd.testing.assert_frame_equal(first.under_buying_model, second.under_buying_model)
