@@ -155,7 +155,12 @@ def _load_profiles(con) -> Profiles:
 
 
 @asset(
-    deps=[buying_profiles, _model("customer_product_ttm"), _model("products")],
+    deps=[
+        buying_profiles,
+        _model("customer_product_ttm"),
+        _model("products"),
+        _model("customer_category_months"),
+    ],
     group_name="models",
 )
 def growth_actions(context: AssetExecutionContext, longtail: LongtailSettings):
@@ -178,11 +183,17 @@ def growth_actions(context: AssetExecutionContext, longtail: LongtailSettings):
                 "select product_id, product_name, category, is_active from marts.products "
                 "order by product_id",
             ),
+            category_spend=read_frame(
+                con,
+                "select customer_id, category, month_start, net_amount "
+                "from marts.customer_category_months order by customer_id, category, month_start",
+            ),
         )
         write_table(con, "longtail.growth_actions", result.actions)
         write_table(con, "longtail.growth_suppressed", result.suppressed)
         write_table(con, "longtail.growth_model", _growth_model_rows(result))
-    context.log.info("growth scoring: %s", result.scoring_note)
+    context.log.info("whitespace scoring: %s", result.scoring_note)
+    context.log.info("under-buying scoring: %s", result.under_buying_note)
     return _actions_result(
         context,
         "growth",
@@ -190,27 +201,35 @@ def growth_actions(context: AssetExecutionContext, longtail: LongtailSettings):
         "expected_annual_revenue",
         {
             "n_suppressed": len(result.suppressed),
-            "scoring": result.scoring_note,
+            "whitespace_scoring": result.scoring_note,
+            "under_buying_scoring": result.under_buying_note,
             "adoption_model": _preview(result.adoption_model, 20),
+            "under_buying_model": _preview(result.under_buying_model, 20),
         },
     )
 
 
 def _growth_model_rows(result) -> pd.DataFrame:
-    """The adoption model behind the whitespace scores, one row per feature, each carrying
-    the scoring note; one row with the note alone when no model could be trained."""
+    """The models behind growth scores, one row per action type x feature, each row carrying
+    how that type was scored; a row with the note alone for a type no model was trained for."""
     columns = ["feature", "coefficient", "training_mean", "training_sd"]
-    model = result.adoption_model.reindex(columns=columns)
-    if model.empty:
-        model = pd.DataFrame({column: [None] for column in columns})
-    return model.astype(
+    parts = []
+    for action_type, model, note in (
+        ("whitespace", result.adoption_model, result.scoring_note),
+        ("under_buying", result.under_buying_model, result.under_buying_note),
+    ):
+        rows = model.reindex(columns=columns)
+        if rows.empty:
+            rows = pd.DataFrame({column: [None] for column in columns})
+        parts.append(rows.assign(action_type=action_type, note=note))
+    return pd.concat(parts, ignore_index=True)[["action_type", *columns, "note"]].astype(
         {
             "feature": "str",
             "coefficient": "float64",
             "training_mean": "float64",
             "training_sd": "float64",
         }
-    ).assign(note=result.scoring_note)
+    )
 
 
 def _recovery_in_chunks(con, chunk_customers: int, as_of, log) -> RecoveryResult:

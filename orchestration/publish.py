@@ -84,7 +84,9 @@ PUBLISHED_TABLES: dict[str, str] = {
     "growth_suppressed": (
         "select * from longtail.growth_suppressed order by customer_id, category"
     ),
-    "growth_model": "select * from longtail.growth_model order by feature nulls first",
+    "growth_model": (
+        "select * from longtail.growth_model order by action_type desc, feature nulls first"
+    ),
     "recovery_actions": ("select * from longtail.recovery_actions order by customer_id, category"),
     "recovery_not_flagged": (
         "select * from longtail.recovery_not_flagged order by customer_id, category"
