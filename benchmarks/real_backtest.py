@@ -12,6 +12,11 @@ divides by 3 per account, so empty slots count as misses), and the hit rate per
 recommendation made, next to recommending the three most popular categories the account
 has never bought.
 
+Recovery scores: the simulator-calibrated score next to the score self-calibrated on the
+firm's own back-test (replayed as of 2011-06-09 minus 183 days, outcomes up to 2011-06-09),
+by score band against the share that then bought nothing or under half the expected, with
+the Brier score.
+
 Prints figures; asserts nothing.
 """
 
@@ -20,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -95,6 +101,107 @@ def recovery_backtest(con: duckdb.DuckDBPyConnection) -> list[tuple]:
         ).fetchone()
         rows.append((name, *row))
     return rows
+
+
+def recovery_self_calibration(con: duckdb.DuckDBPyConnection, bands: list[float]) -> dict:
+    """Self-calibrated recovery scores against what happened, on the warehouse's own inputs.
+
+    Replays recovery as of AS_OF - HORIZON_DAYS on the refresh's pair orders and category
+    months (``ml.recovery.backtest_outcomes``), fits the outcome map on what followed up to
+    AS_OF, and scores the AS_OF flags with it. Each flag's outcome is the map's own: it
+    bought nothing, or under half its spend of the 365 days before AS_OF scaled to the
+    horizon, over the HORIZON_DAYS after AS_OF. Returns the fit's candidates and, per
+    score (the simulator map and the self-calibrated one), the reliability table by band,
+    the Brier score and how many scores are >= 0.99.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from ml.recovery import (
+        RecoveryConfig,
+        backtest_outcomes,
+        fit_outcome_calibration,
+        recovery_actions,
+    )
+
+    pair_orders = con.execute(
+        "select customer_id, category, order_date, net_amount::double as net_amount "
+        "from marts.customer_category_orders order by customer_id, category, order_date"
+    ).df()
+    category_months = con.execute(
+        "select category, month_start, net_amount::double as net_amount, n_customers "
+        "from marts.category_months order by category, month_start"
+    ).df()
+    as_of = pd.Timestamp(AS_OF).date()
+    outcomes = backtest_outcomes(pair_orders, category_months, as_of=as_of)
+    # The same season a year earlier as well: this retailer's accounts come back before
+    # Christmas, which a replay six months back never sees.
+    pooled = pd.concat(
+        [outcomes, backtest_outcomes(pair_orders, category_months, as_of=as_of, lag_days=365)],
+        ignore_index=True,
+    )
+    shipped = recovery_actions(pair_orders, category_months, as_of=as_of).actions
+    flags = shipped[["customer_id", "category", "score"]].rename(
+        columns={"score": "score_simulator"}
+    )
+    for name, frame in (("self", outcomes), ("pooled", pooled)):
+        calibration = fit_outcome_calibration(frame, horizon_days=HORIZON_DAYS)
+        calibrated = recovery_actions(
+            pair_orders,
+            category_months,
+            as_of=as_of,
+            config=RecoveryConfig(outcome_calibration=calibration),
+        ).actions
+        flags = flags.merge(
+            calibrated[["customer_id", "category", "score"]].rename(
+                columns={"score": f"score_{name}"}
+            ),
+            on=["customer_id", "category"],
+            how="outer",
+            validate="one_to_one",
+        )
+    con.register("_flags", flags)
+    observed = con.execute(
+        f"""
+        with {FUTURE},
+        before as (
+            select customer_id, category, sum(net_amount)::double as spend
+            from marts.customer_category_orders
+            where order_date > date '{AS_OF}' - interval 365 day
+            group by all
+        )
+        select
+            coalesce(f.spend, 0) <= 0
+            or coalesce(f.spend, 0) < 0.5 * coalesce(b.spend, 0) * {HORIZON_DAYS} / 365
+                as is_shortfall,
+        from _flags as g
+        left join future as f using (customer_id, category)
+        left join before as b using (customer_id, category)
+        order by g.customer_id, g.category
+        """
+    ).df()["is_shortfall"]
+    con.unregister("_flags")
+    flags = flags.sort_values(["customer_id", "category"], ignore_index=True)
+    flags["observed"] = observed.to_numpy(dtype=float)
+    figures = {
+        "candidates": outcomes.groupby("signal")["is_shortfall"].agg(["size", "mean"]),
+        "n_flagged": len(flags),
+        "same_flags": len(flags) == len(shipped) and not flags.isna().any().any(),
+    }
+    for name in ("simulator", "self", "pooled"):
+        score = flags[f"score_{name}"]
+        figures[name] = {
+            "table": flags.groupby(pd.cut(score, bands, right=False), observed=True).agg(
+                n=("observed", "size"),
+                mean_score=(f"score_{name}", "mean"),
+                observed=("observed", "mean"),
+            ),
+            "brier": float(np.mean((score - flags["observed"]) ** 2)),
+            "n_at_least_099": int((score >= 0.99).sum()),
+            "mean_score": float(score.mean()),
+        }
+    figures["observed_rate"] = float(flags["observed"].mean())
+    return figures
 
 
 def growth_backtest(
@@ -176,6 +283,35 @@ def main() -> None:
     print(f"  {'rule':<24}{'flagged':>9}{'nothing':>10}{'nothing or <50%':>17}")
     for name, n, nothing, less in recovery_backtest(con):
         print(f"  {name:<24}{n:>9,}{nothing:>10.3f}{less:>17.3f}")
+    bands = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0001]
+    figures = recovery_self_calibration(con, bands)
+    cutoff = date.fromisoformat(AS_OF) - timedelta(days=HORIZON_DAYS)
+    print(
+        f"\nRecovery scores: simulator map vs self-calibrated on the back-test as of {cutoff}"
+        f" (outcomes to {AS_OF}); {figures['n_flagged']:,} flags, the same under every map: "
+        f"{figures['same_flags']}; share that then bought nothing or under half of their "
+        f"last year's spend: {figures['observed_rate']:.3f}"
+    )
+    for signal, row in figures["candidates"].iterrows():
+        print(
+            f"  fitted on {int(row['size']):,} {signal} candidates ({row['mean']:.0%} fell short)"
+        )
+    for name, label in (
+        ("simulator", "simulator map"),
+        ("self", "self-calibrated"),
+        ("pooled", "self-calibrated, pooled with the replay a year back (lag_days=365)"),
+    ):
+        part = figures[name]
+        print(
+            f"\n  {label}: mean score {part['mean_score']:.3f}, Brier {part['brier']:.3f}, "
+            f"{part['n_at_least_099']:,} scores >= 0.99"
+        )
+        print(f"  {'score band':<16}{'flags':>8}{'mean score':>12}{'observed':>10}")
+        for band, row in part["table"].iterrows():
+            print(
+                f"  {str(band):<16}{int(row['n']):>8,}{row['mean_score']:>12.3f}"
+                f"{row['observed']:>10.3f}"
+            )
     for only, label in (
         (False, "all accounts active in the last year"),
         (True, "accounts with a whitespace action"),

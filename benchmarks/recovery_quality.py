@@ -6,7 +6,9 @@
 Simulated: precision, recall, recall on positives at least two cycles old (counted in calendar
 days, ``det``, and in season-weighted days, ``season``: see ml/evaluation.py), and the share
 of each look-alike kind flagged, per seed. Real: pairs flagged as of 2011-06-09 that bought
-nothing, or under half the expected, over the following six months.
+nothing, or under half the expected, over the following six months; and the published score
+self-calibrated on the replay as of 2010-12-08 (``ml.recovery.backtest_outcomes``) next to
+the simulator map, by score band against that outcome, with the Brier score.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import argparse
 import logging
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -26,14 +28,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.evaluation import (  # noqa: E402
     LOOK_ALIKES,
+    detectable_positives,
     flag_gap_multiple,
     flag_no_order_for,
     flag_quality,
     future_shortfall,
+    missed_defections,
+    pair_shortfall,
     simulated_seasonality,
     truth_positives,
 )
-from ml.recovery import RecoveryConfig, recovery_actions  # noqa: E402
+from ml.recovery import (  # noqa: E402
+    RecoveryConfig,
+    RecoveryResult,
+    backtest_outcomes,
+    calibration_candidates,
+    fit_outcome_calibration,
+    recovery_actions,
+)
 from ml.simulate import simulate  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -51,6 +63,7 @@ CALIBRATION_SEEDS = {
 }
 
 FLAGGED: list[pd.DataFrame] = []  # Longtail's actions per simulated seed, with truth
+MISSED: list[pd.DataFrame] = []  # calendar-detectable defections not flagged, with the cause
 
 PAIR_ORDERS_SQL = """
 with daily as (
@@ -115,6 +128,13 @@ def simulated_run(seed: int, as_of: date, n_customers: int) -> dict[str, dict[st
     keys = pd.MultiIndex.from_frame(result.actions[["customer_id", "category"]].astype(str))
     FLAGGED.append(result.actions.assign(is_real=keys.isin(positive)))
     seasonality = simulated_seasonality()
+    missed = missed_defections(
+        result.evidence, data.truth_recovery, as_of, seasonality, RecoveryConfig().min_score
+    )
+    detectable = detectable_positives(data.truth_recovery, as_of)
+    MISSED.append(
+        missed.assign(seed=seed, n_detectable=int((detectable["behaviour"] == "defection").sum()))
+    )
     return {
         name: flag_quality(flagged, data.truth_recovery, as_of, seasonality)
         for name, flagged in (
@@ -276,6 +296,7 @@ def real_backtest(as_of: date = date(2011, 6, 9)) -> None:
         for name, flagged in rules.items()
     ]
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print_self_calibration(pair_orders, category_months, all_pair_orders, as_of, result)
     if len(result.actions):
         print(
             result.actions.head(3)[
@@ -284,16 +305,73 @@ def real_backtest(as_of: date = date(2011, 6, 9)) -> None:
         )
 
 
-def calibration_candidates(evidence: pd.DataFrame, config: RecoveryConfig) -> dict[str, pd.Series]:
-    """Rows of ``recovery_actions(...).evidence`` that each signal's score is fitted on."""
-    eligible = (evidence["n_orders"] >= config.min_orders) & (
-        evidence["days_since"] <= config.max_days_since_last_order
+def print_self_calibration(
+    pair_orders: pd.DataFrame,
+    category_months: pd.DataFrame,
+    all_pair_orders: pd.DataFrame,
+    as_of: date,
+    shipped: RecoveryResult,
+    horizon_days: int = 183,
+) -> None:
+    """Self-calibration on the firm's own back-test, judged on what happened after as-of.
+
+    Fits the outcome map on the replay as of ``as_of - horizon_days`` (outcomes up to
+    as-of), scores the flags as of ``as_of`` with it, and compares each score band's mean
+    score with the share of its pairs that then bought nothing or under half the expected
+    over the next ``horizon_days`` (the same outcome the map is fitted on).
+    """
+    started = time.perf_counter()
+    outcomes = backtest_outcomes(
+        pair_orders, category_months, as_of=as_of, horizon_days=horizon_days
     )
-    return {
-        "lapsed": eligible & (evidence["e_cycles"] >= config.min_cycles_overdue),
-        "account": eligible & (evidence["e_account_cycles"] >= config.min_cycles_overdue),
-        "declining": eligible & (evidence["e_decline_ratio"] <= config.max_decline_ratio),
-    }
+    calibration = fit_outcome_calibration(outcomes, horizon_days=horizon_days)
+    result = recovery_actions(
+        pair_orders,
+        category_months,
+        as_of=as_of,
+        config=RecoveryConfig(outcome_calibration=calibration),
+    )
+    fitted = time.perf_counter() - started
+    cutoff = as_of - timedelta(days=horizon_days)
+    counts = outcomes.groupby("signal").agg(
+        n=("is_shortfall", "size"), shortfall=("is_shortfall", "mean")
+    )
+    print(
+        f"\nself-calibration: back-test as of {cutoff}, outcomes to {as_of} "
+        f"({fitted:.1f} s): "
+        + ", ".join(
+            f"{signal} {int(row.n):,} candidates ({row.shortfall:.0%} shortfall)"
+            for signal, row in counts.iterrows()
+        )
+    )
+    if result.actions.empty:
+        print("  no actions to score")
+        return
+    same = pd.MultiIndex.from_frame(result.actions[["customer_id", "category"]]).equals(
+        pd.MultiIndex.from_frame(shipped.actions[["customer_id", "category"]])
+    )
+    observed = pair_shortfall(result.actions, all_pair_orders, as_of, horizon_days=horizon_days)
+    frame = result.actions.assign(
+        observed=observed.to_numpy(dtype=float),
+        simulator_score=shipped.actions.set_index(["customer_id", "category"])
+        .loc[pd.MultiIndex.from_frame(result.actions[["customer_id", "category"]]), "score"]
+        .to_numpy(),
+    )
+    bands = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0001]
+    for column, label in (("simulator_score", "simulator map"), ("score", "self-calibrated")):
+        table = frame.groupby(pd.cut(frame[column], bands, right=False), observed=True).agg(
+            n_flagged=(column, "size"),
+            mean_score=(column, "mean"),
+            observed_shortfall=("observed", "mean"),
+        )
+        brier = float(np.mean((frame[column] - frame["observed"]) ** 2))
+        print(
+            f"\n  {label}: {len(frame):,} flagged (same pairs: {same}), "
+            f"{int((frame[column] >= 0.99).sum()):,} scores >= 0.99, mean score "
+            f"{frame[column].mean():.3f} vs observed {frame['observed'].mean():.3f}, "
+            f"Brier {brier:.3f}"
+        )
+        print(table.to_string(float_format=lambda v: f"{v:.3f}"))
 
 
 CALIBRATION_EVIDENCE = {"lapsed": "e_z_lapse", "account": "e_z_account", "declining": "e_z_decline"}
@@ -345,6 +423,18 @@ def calibrate(n_customers: int) -> None:
     print("}")
 
 
+def print_missed(missed: list[pd.DataFrame]) -> None:
+    """Causes of calendar-detectable defections not flagged, per seed and over all seeds."""
+    frame = pd.concat(missed, ignore_index=True)
+    table = frame.groupby(["cause", "seed"]).size().unstack("seed", fill_value=0)
+    table = table.sort_values(list(table.columns), ascending=False)
+    table.loc["(missed)"] = table.sum()
+    table.loc["(calendar-detectable)"] = frame.groupby("seed")["n_detectable"].first()
+    table["all"] = table.sum(axis=1)
+    print("\ncalendar-detectable defections not flagged, by cause (see missed_defections):")
+    print(table.to_string())
+
+
 def print_reliability(flagged: list[pd.DataFrame]) -> None:
     """Mean score against the share really lost, per score bin, over all simulated seeds."""
     frame = pd.concat(flagged, ignore_index=True)
@@ -371,6 +461,7 @@ def main() -> None:
     seeds = {**SEEDS, **(HELD_OUT_SEEDS if args.held_out else {})}
     results = {seed: simulated_run(seed, as_of, args.customers) for seed, as_of in seeds.items()}
     print_simulated(results)
+    print_missed(MISSED)
     print_reliability(FLAGGED)
     if not args.skip_real:
         real_backtest()

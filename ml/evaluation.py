@@ -166,6 +166,45 @@ def flag_quality(
     return result
 
 
+def missed_defections(
+    evidence: pd.DataFrame,
+    truth: pd.DataFrame,
+    as_of: date,
+    seasonality: pd.DataFrame,
+    min_score: float,
+) -> pd.DataFrame:
+    """Why each calendar-detectable defection was not flagged, one cause per pair.
+
+    evidence: ``RecoveryResult.evidence`` (one row per customer x category, with score,
+    is_flagged and reason_code). truth: the simulator's truth_recovery. Returns one row per
+    missed defection detectable in calendar days (customer_id, category, cause), the cause
+    being the first that applies: ``not_season_detectable`` (no order of the pair is missing
+    yet counting days by season, ``detectable_positives``), ``no_history`` (no order before
+    as-of), the pair's held-back reason for ``one_off``, ``too_little_history`` and
+    ``long_lapsed``, ``below_threshold`` (score from half of ``min_score`` up to it), or
+    ``weak_evidence:<reason_code>`` (lower score, with the reason it was held back).
+    """
+    calendar = detectable_positives(truth, as_of)
+    calendar = calendar[calendar["behaviour"] == "defection"]
+    season = _pair_keys(detectable_positives(truth, as_of, seasonality=seasonality))
+    frame = evidence.loc[:, [*PAIR, "score", "is_flagged", "reason_code"]].copy()
+    frame[PAIR] = frame[PAIR].astype(str)
+    rows = calendar.loc[:, PAIR].astype(str).merge(frame, on=PAIR, how="left")
+    rows = rows[~rows["is_flagged"].fillna(False).astype(bool)].reset_index(drop=True)
+    held = rows["reason_code"].fillna("")
+    cause = np.select(
+        [
+            ~_pair_keys(rows).isin(season),
+            rows["score"].isna(),
+            held.isin(["one_off", "too_little_history", "long_lapsed"]),
+            rows["score"] >= min_score / 2,
+        ],
+        ["not_season_detectable", "no_history", held, "below_threshold"],
+        "weak_evidence:" + held,
+    )
+    return rows.loc[:, PAIR].assign(cause=cause)
+
+
 def flag_no_order_for(pair_orders: pd.DataFrame, as_of: date, days: int = 90) -> pd.DataFrame:
     """Naive rule: pairs with no order in the last ``days`` days (one row per pair)."""
     last = (
@@ -192,6 +231,42 @@ def flag_gap_multiple(
     since = (pd.Timestamp(as_of) - stats["last"]).dt.days
     flagged = stats[since > multiple * stats["median_gap"]]
     return flagged.index.to_frame(index=False)
+
+
+def pair_shortfall(
+    pairs: pd.DataFrame,
+    pair_orders: pd.DataFrame,
+    as_of: date,
+    *,
+    horizon_days: int = 183,
+    baseline_days: int = 365,
+    shortfall_ratio: float = 0.5,
+) -> pd.Series:
+    """Per pair: did it buy nothing, or under ``shortfall_ratio`` of the expected, after as-of.
+
+    pairs: one row per customer x category. pair_orders: one row per customer x category x
+    order day, before and after as-of. Expected spend over the horizon is the spend in the
+    ``baseline_days`` before as-of scaled to the horizon, as in ``future_shortfall``.
+    Returns a boolean Series aligned with ``pairs``' rows.
+    """
+    frame = pair_orders.loc[:, [*PAIR, "order_date", "net_amount"]].copy()
+    day = pd.to_datetime(frame["order_date"])
+    start = pd.Timestamp(as_of)
+    before = (day > start - pd.Timedelta(days=baseline_days)) & (day <= start)
+    after = (day > start) & (day <= start + pd.Timedelta(days=horizon_days))
+    frame[PAIR] = frame[PAIR].astype(str)
+    grouped = (
+        frame.assign(
+            before=frame["net_amount"].where(before, 0.0),
+            after=frame["net_amount"].where(after, 0.0),
+        )
+        .groupby(PAIR)[["before", "after"]]
+        .sum()
+    )
+    picked = grouped.reindex(_pair_keys(pairs), fill_value=0.0)
+    expected = picked["before"] * horizon_days / baseline_days
+    short = (picked["after"] <= 0) | (picked["after"] < shortfall_ratio * expected)
+    return pd.Series(short.to_numpy(), index=pairs.index)
 
 
 def future_shortfall(

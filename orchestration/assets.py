@@ -8,7 +8,13 @@ from ml.categories import derive_categories, load_overrides
 from ml.growth import growth_actions as compute_growth_actions
 from ml.opportunity import opportunity_summary as compute_opportunity_summary
 from ml.profiles import Profiles, build_profiles
-from ml.recovery import RecoveryResult
+from ml.recovery import (
+    OutcomeCalibration,
+    RecoveryConfig,
+    RecoveryResult,
+    backtest_outcomes,
+    fit_outcome_calibration,
+)
 from ml.recovery import recovery_actions as compute_recovery_actions
 from orchestration.dbt import warehouse_core, warehouse_marts
 from orchestration.ingest.mapping import load_mapping
@@ -232,9 +238,16 @@ def _growth_model_rows(result) -> pd.DataFrame:
     )
 
 
-def _recovery_in_chunks(con, chunk_customers: int, as_of, log) -> RecoveryResult:
+def _recovery_in_chunks(
+    con, chunk_customers: int, as_of, log
+) -> tuple[RecoveryResult, OutcomeCalibration]:
     """Run recovery per bounded chunk of customers: each chunk's pair history is loaded alone,
-    so memory follows the chunk size, not the number of order lines."""
+    so memory follows the chunk size, not the number of order lines.
+
+    Two passes. The first replays every chunk half a year back and keeps only what each
+    judged pair then did (a few rows per pair); the scores' calibration is fitted once on all
+    of it. The second judges every chunk as of as-of and scores it with that calibration.
+    """
     category_months = read_frame(
         con, "select * from marts.category_months order by category, month_start"
     )
@@ -244,31 +257,55 @@ def _recovery_in_chunks(con, chunk_customers: int, as_of, log) -> RecoveryResult
             "select distinct customer_id from marts.customer_category_orders order by 1"
         ).fetchall()
     ]
-    parts: list[RecoveryResult] = []
     # range over at least one (possibly empty) chunk, so an export without any repeat
     # purchase goes through the same path and yields empty frames with their columns.
-    for start in range(0, max(len(customer_ids), 1), chunk_customers):
-        chunk = customer_ids[start : start + chunk_customers]
+    chunks = [
+        customer_ids[start : start + chunk_customers]
+        for start in range(0, max(len(customer_ids), 1), chunk_customers)
+    ]
+
+    def pair_orders(chunk: list[str]) -> pd.DataFrame:
         con.register("_chunk", pd.DataFrame({"customer_id": pd.Series(chunk, dtype="str")}))
-        pair_orders = read_frame(
-            con,
-            "select o.customer_id, o.category, o.order_date, o.net_amount, "
-            "o.days_since_previous, o.order_seq from marts.customer_category_orders o "
-            "join _chunk using (customer_id) order by o.customer_id, o.category, o.order_date",
+        try:
+            return read_frame(
+                con,
+                "select o.customer_id, o.category, o.order_date, o.net_amount, "
+                "o.days_since_previous, o.order_seq from marts.customer_category_orders o "
+                "join _chunk using (customer_id) "
+                "order by o.customer_id, o.category, o.order_date",
+            )
+        finally:
+            con.unregister("_chunk")
+
+    outcomes = pd.concat(
+        [backtest_outcomes(pair_orders(chunk), category_months, as_of=as_of) for chunk in chunks],
+        ignore_index=True,
+    )
+    calibration = fit_outcome_calibration(outcomes)
+    log.info(
+        "recovery scores calibrated on the replay half a year back: %s outcomes per signal",
+        calibration.n_outcomes,
+    )
+    config = RecoveryConfig(outcome_calibration=calibration)
+    parts: list[RecoveryResult] = []
+    for done, chunk in enumerate(chunks, start=1):
+        parts.append(
+            compute_recovery_actions(
+                pair_orders(chunk), category_months, as_of=as_of, config=config
+            )
         )
-        con.unregister("_chunk")
-        parts.append(compute_recovery_actions(pair_orders, category_months, as_of=as_of))
         log.info(
             "recovery: %d of %d customers",
-            min(start + chunk_customers, len(customer_ids)),
+            min(done * chunk_customers, len(customer_ids)),
             len(customer_ids),
         )
-    return RecoveryResult(
+    result = RecoveryResult(
         actions=pd.concat([p.actions for p in parts], ignore_index=True),
         not_flagged=pd.concat([p.not_flagged for p in parts], ignore_index=True),
         accounts=pd.concat([p.accounts for p in parts], ignore_index=True),
         evidence=pd.concat([p.evidence for p in parts], ignore_index=True),
     )
+    return result, calibration
 
 
 @asset(
@@ -280,8 +317,11 @@ def recovery_actions(context: AssetExecutionContext, longtail: LongtailSettings)
     revenue at risk; look-alikes (seasons, closed periods, stock-ups, volatility) set aside."""
     with connect(longtail.warehouse_path) as con:
         as_of = as_of_date(con)
-        result = _recovery_in_chunks(con, longtail.recovery_chunk_customers, as_of, context.log)
+        result, calibration = _recovery_in_chunks(
+            con, longtail.recovery_chunk_customers, as_of, context.log
+        )
         write_table(con, "longtail.recovery_actions", result.actions)
+        write_table(con, "longtail.recovery_calibration", calibration.to_frame())
         write_table(con, "longtail.recovery_not_flagged", result.not_flagged)
         write_table(con, "longtail.recovery_accounts", result.accounts)
     return _actions_result(
@@ -292,7 +332,8 @@ def recovery_actions(context: AssetExecutionContext, longtail: LongtailSettings)
         {
             "not_flagged_by_reason": MetadataValue.json(
                 result.not_flagged.reason_code.value_counts().to_dict()
-            )
+            ),
+            "calibration_outcomes_per_signal": MetadataValue.json(calibration.n_outcomes),
         },
     )
 

@@ -92,6 +92,9 @@ PUBLISHED_TABLES: dict[str, str] = {
         "select * from longtail.recovery_not_flagged order by customer_id, category"
     ),
     "recovery_accounts": "select * from longtail.recovery_accounts order by customer_id",
+    "recovery_calibration": (
+        "select * from longtail.recovery_calibration order by signal, evidence, probability"
+    ),
     "opportunity_summary": (
         "select * from longtail.opportunity_summary "
         "order by scope = 'category', category nulls first"

@@ -22,10 +22,15 @@ TABLES = {
     "longtail.profiles": "select 1 as profile_id, 'p' as profile_name",
     "longtail.profile_categories": "select 1 as profile_id, 'Bags' as category",
     "longtail.growth_suppressed": "select 'c1' as customer_id, 'Bags' as category",
-    "longtail.growth_model": "select 'breadth' as feature, 0.5 as coefficient, 'trained' as note",
+    "longtail.growth_model": (
+        "select 'whitespace' as action_type, 'breadth' as feature, 0.5 as coefficient, 'ok' as note"
+    ),
     "longtail.recovery_actions": "select 'c1' as customer_id, 'Bags' as category",
     "longtail.recovery_not_flagged": "select 'c1' as customer_id, 'Cups' as category",
     "longtail.recovery_accounts": "select 'c1' as customer_id",
+    "longtail.recovery_calibration": (
+        "select 'lapsed' as signal, 1.0 as evidence, 0.5 as probability"
+    ),
     "longtail.opportunity_summary": "select 'overall' as scope, null as category",
     "longtail.call_lists": "select 'r1' as rep, 1 as position",
     "longtail.action_status": "select 'c1' as customer_id, 'a1' as action_id",

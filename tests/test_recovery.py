@@ -311,3 +311,201 @@ def test_a_steady_daily_buyer_is_not_merged_into_one_burst():
     evidence = _row(result.evidence, "D", "Dairy")
     assert evidence["n_orders"] == len(days)
     assert evidence["e_typical_gap"] == pytest.approx(1, abs=0.2)
+
+
+def _outcomes(signal: str, evidence: list[float], shortfall: list[bool]) -> pd.DataFrame:
+    """Back-test outcome rows of one signal (the columns ``fit_outcome_calibration`` reads)."""
+    return pd.DataFrame({"signal": signal, "evidence": evidence, "is_shortfall": shortfall})
+
+
+def _mixed_outcomes() -> pd.DataFrame:
+    # 200 lapse candidates: evidence 0-19, shortfall in 5% at the bottom up to 95% at the top.
+    rng = np.random.default_rng(7)
+    evidence = np.repeat(np.arange(20.0), 10)
+    shortfall = rng.random(200) < 0.05 + 0.9 * evidence / 19
+    return _outcomes("lapsed", evidence.tolist(), shortfall.tolist())
+
+
+def test_outcome_calibration_is_monotone_and_below_one():
+    from ml.recovery import fit_outcome_calibration
+
+    calibration = fit_outcome_calibration(_mixed_outcomes())
+    grid = np.linspace(-5, 45, 201)
+    scores = calibration.apply("lapsed", grid)
+
+    assert np.all(np.diff(scores) >= 0)
+    assert calibration.n_outcomes["lapsed"] == 200
+    # Even where every candidate fell short the score stays a probability, not a certainty.
+    assert scores.max() < 1
+    assert scores[grid <= 1].max() < 0.3 and scores[grid >= 18].min() > 0.7
+
+
+def test_outcome_calibration_keeps_the_simulator_map_when_outcomes_are_few():
+    from ml.recovery import _CALIBRATION, fit_outcome_calibration
+
+    few = _outcomes("declining", [1.0, 2.0, 3.0, 4.0, 5.0], [False, False, True, True, True])
+    calibration = fit_outcome_calibration(pd.concat([_mixed_outcomes(), few]), min_outcomes=50)
+
+    assert calibration.knots["declining"] == _CALIBRATION["declining"]
+    assert calibration.knots["account"] == _CALIBRATION["account"]
+    assert calibration.n_outcomes == {"lapsed": 200, "account": 0, "declining": 0}
+
+
+def test_outcome_calibration_pulls_a_sparse_fit_towards_the_simulator_map():
+    from ml.recovery import _CALIBRATION, fit_outcome_calibration
+
+    # 60 candidates at evidence 30, none of which fell short; the simulator map says 0.95+.
+    outcomes = _outcomes("lapsed", [30.0] * 60, [False] * 60)
+    loose = fit_outcome_calibration(outcomes, prior_outcomes=1.0).apply("lapsed", [30.0])[0]
+    firm = fit_outcome_calibration(outcomes, prior_outcomes=500.0).apply("lapsed", [30.0])[0]
+
+    assert np.interp(30.0, *_CALIBRATION["lapsed"]) > 0.95
+    assert loose < 0.05 < 0.3 < firm
+
+
+def test_outcome_calibration_round_trips_through_a_table():
+    from ml.recovery import OutcomeCalibration, fit_outcome_calibration
+
+    calibration = fit_outcome_calibration(_mixed_outcomes())
+    assert OutcomeCalibration.from_frame(calibration.to_frame()) == calibration
+
+
+def _backtest_orders() -> pd.DataFrame:
+    # As of 2025-06-30 with a 183-day horizon the cutoff is 2024-12-29. A stopped weekly
+    # buyer (A, silent since 70 days before the cutoff), a steady one (B) and one that
+    # halved its orders after the cutoff (C, still buying, so not lapsed at the cutoff).
+    cutoff = AS_OF - timedelta(days=183)
+    return pd.concat(
+        [
+            _orders("A", "Dairy", _every(date(2023, 7, 3), cutoff - timedelta(days=70), 7), 200.0),
+            _orders("B", "Dairy", _every(date(2023, 7, 5), AS_OF, 7), 120.0),
+            _orders("C", "Dairy", _every(date(2023, 7, 4), cutoff, 7), 100.0),
+            _orders("C", "Dairy", _every(cutoff + timedelta(days=14), AS_OF, 14), 100.0),
+        ],
+        ignore_index=True,
+    )
+
+
+def test_backtest_outcomes_replay_the_cutoff_and_observe_what_followed():
+    from ml.recovery import backtest_outcomes
+
+    outcomes = backtest_outcomes(_backtest_orders(), _flat_months(["Dairy"]), as_of=AS_OF)
+
+    lapsed = outcomes[outcomes["signal"] == "lapsed"].set_index("customer_id")
+    # Only A was silent past its rhythm at the cutoff; it bought nothing afterwards.
+    assert list(lapsed.index) == ["A"]
+    assert bool(lapsed.loc["A", "is_flagged"]) and bool(lapsed.loc["A", "is_shortfall"])
+    assert lapsed.loc["A", "spend_after"] == 0
+    # The 365 days before the cutoff hold 42 of its orders of 200 (2024-01-01 to 2024-10-14):
+    # 8,400, or 4,211.5 over the 183 days after it.
+    assert lapsed.loc["A", "expected_spend"] == pytest.approx(42 * 200 * 183 / 365)
+    assert set(outcomes["customer_id"]) <= {"A", "B", "C"}
+    assert "B" not in set(outcomes["customer_id"])
+
+
+def test_self_calibration_from_chunks_equals_one_fit_over_all_customers():
+    from ml.recovery import backtest_outcomes, fit_outcome_calibration
+
+    orders, months = _backtest_orders(), _flat_months(["Dairy"])
+    # Many copies of the three accounts, so every signal has outcomes to fit on.
+    many = pd.concat(
+        [orders.assign(customer_id=orders["customer_id"] + str(i)) for i in range(30)],
+        ignore_index=True,
+    )
+    whole = backtest_outcomes(many, months, as_of=AS_OF)
+    customers = sorted(many["customer_id"].unique())
+    chunks = [customers[i : i + 25] for i in range(0, len(customers), 25)]
+    parts = pd.concat(
+        [backtest_outcomes(many[many["customer_id"].isin(c)], months, as_of=AS_OF) for c in chunks],
+        ignore_index=True,
+    )
+
+    pd.testing.assert_frame_equal(
+        parts.sort_values(["signal", "customer_id"], ignore_index=True), whole
+    )
+    fitted = fit_outcome_calibration(whole, min_outcomes=10)
+    assert fit_outcome_calibration(parts, min_outcomes=10) == fitted
+    assert fitted.n_outcomes["lapsed"] == 30
+
+
+def test_outcome_calibration_changes_the_published_score_not_the_flags():
+    from ml.recovery import fit_outcome_calibration
+
+    orders = pd.concat(
+        [
+            _orders("A", "Dairy", _every(date(2023, 7, 3), AS_OF - timedelta(days=70), 7), 200.0),
+            _orders("B", "Dairy", _every(date(2023, 7, 5), AS_OF, 7), 120.0),
+        ]
+    )
+    plain = _run(orders)
+    mixed = _mixed_outcomes()
+    calibration = fit_outcome_calibration(
+        pd.concat([mixed.assign(signal=s) for s in ("lapsed", "account", "declining")])
+    )
+    calibrated = recovery_actions(
+        orders,
+        _flat_months(["Dairy"]),
+        as_of=AS_OF,
+        config=RecoveryConfig(outcome_calibration=calibration),
+    )
+
+    assert list(calibrated.actions["customer_id"]) == list(plain.actions["customer_id"]) == ["A"]
+    evidence = _row(calibrated.evidence, "A", "Dairy")
+    expected = max(
+        calibration.apply("lapsed", [evidence["e_z_lapse"]])[0],
+        calibration.apply("account", [evidence["e_z_account"]])[0],
+    )
+    assert calibrated.actions["score"].iloc[0] == pytest.approx(expected, abs=1e-4)
+    assert calibrated.actions["score"].iloc[0] < 1
+
+
+def test_missed_defections_name_the_first_cause_that_applies():
+    from ml.evaluation import missed_defections, simulated_seasonality
+
+    truth = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D"],
+            "category": ["Christmas Goods", "Dairy", "Dairy", "Dairy"],
+            "behaviour": ["defection"] * 4,
+            "event_date": [date(2025, 2, 10)] * 4,
+            "typical_gap_days": [14.0] * 4,
+        }
+    )
+    evidence = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D"],
+            "category": ["Christmas Goods", "Dairy", "Dairy", "Dairy"],
+            "score": [0.0, 0.99, 0.6, 0.1],
+            "is_flagged": [False, True, False, False],
+            "reason_code": ["seasonal", "", "within_rhythm", "volatile"],
+        }
+    )
+    missed = missed_defections(evidence, truth, date(2025, 8, 20), simulated_seasonality(), 0.8)
+
+    assert missed.set_index("customer_id")["cause"].to_dict() == {
+        "A": "not_season_detectable",
+        "C": "below_threshold",
+        "D": "weak_evidence:volatile",
+    }
+
+
+def test_christmas_buyer_that_skipped_a_whole_season_is_flagged_not_stale():
+    # Orders every 10 days from October to 20 December in 2022 and 2023, none in 2024: by
+    # mid-February 2025 it is 423 days since the last order, but only one season has gone by.
+    as_of = date(2025, 2, 15)
+    days = [d for year in (2022, 2023) for d in _every(date(year, 10, 1), date(year, 12, 20), 10)]
+    months = pd.date_range("2022-01-01", "2025-01-01", freq="MS")
+    category_months = pd.DataFrame(
+        {
+            "category": "Christmas Goods",
+            "month_start": months.date,
+            "net_amount": [1000.0 if m.month >= 10 else 10.0 for m in months],
+            "n_customers": 50,
+        }
+    )
+    flat = _run(_orders("F", "Dairy", days, 80.0), as_of=as_of)
+    seasonal = _run(_orders("X", "Christmas Goods", days, 80.0), category_months, as_of)
+
+    assert (as_of - days[-1]).days == 423
+    assert _row(flat.not_flagged, "F", "Dairy")["reason_code"] == "long_lapsed"
+    assert _row(seasonal.actions, "X", "Christmas Goods")["signal"] == "lapsed"
