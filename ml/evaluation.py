@@ -233,6 +233,27 @@ def flag_gap_multiple(
     return flagged.index.to_frame(index=False)
 
 
+def _spend_around(
+    pair_orders: pd.DataFrame, as_of: date, horizon_days: int, baseline_days: int
+) -> pd.DataFrame:
+    """Per pair (index customer_id, category as text): spend in the ``baseline_days`` up to
+    as-of (``before``) and in the ``horizon_days`` after it (``after``)."""
+    frame = pair_orders.loc[:, [*PAIR, "order_date", "net_amount"]].copy()
+    day = pd.to_datetime(frame["order_date"])
+    start = pd.Timestamp(as_of)
+    before = (day > start - pd.Timedelta(days=baseline_days)) & (day <= start)
+    after = (day > start) & (day <= start + pd.Timedelta(days=horizon_days))
+    frame[PAIR] = frame[PAIR].astype(str)
+    return (
+        frame.assign(
+            before=frame["net_amount"].where(before, 0.0),
+            after=frame["net_amount"].where(after, 0.0),
+        )
+        .groupby(PAIR)[["before", "after"]]
+        .sum()
+    )
+
+
 def pair_shortfall(
     pairs: pd.DataFrame,
     pair_orders: pd.DataFrame,
@@ -249,21 +270,9 @@ def pair_shortfall(
     ``baseline_days`` before as-of scaled to the horizon, as in ``future_shortfall``.
     Returns a boolean Series aligned with ``pairs``' rows.
     """
-    frame = pair_orders.loc[:, [*PAIR, "order_date", "net_amount"]].copy()
-    day = pd.to_datetime(frame["order_date"])
-    start = pd.Timestamp(as_of)
-    before = (day > start - pd.Timedelta(days=baseline_days)) & (day <= start)
-    after = (day > start) & (day <= start + pd.Timedelta(days=horizon_days))
-    frame[PAIR] = frame[PAIR].astype(str)
-    grouped = (
-        frame.assign(
-            before=frame["net_amount"].where(before, 0.0),
-            after=frame["net_amount"].where(after, 0.0),
-        )
-        .groupby(PAIR)[["before", "after"]]
-        .sum()
+    picked = _spend_around(pair_orders, as_of, horizon_days, baseline_days).reindex(
+        _pair_keys(pairs), fill_value=0.0
     )
-    picked = grouped.reindex(_pair_keys(pairs), fill_value=0.0)
     expected = picked["before"] * horizon_days / baseline_days
     short = (picked["after"] <= 0) | (picked["after"] < shortfall_ratio * expected)
     return pd.Series(short.to_numpy(), index=pairs.index)
@@ -285,24 +294,10 @@ def future_shortfall(
     as-of scaled to the horizon; a shortfall is spending under ``shortfall_ratio`` of it.
     Returns n_flagged, share_bought_nothing, share_shortfall (nothing or under the ratio).
     """
-    frame = pair_orders.loc[:, [*PAIR, "order_date", "net_amount"]].copy()
-    day = pd.to_datetime(frame["order_date"])
-    start = pd.Timestamp(as_of)
-    before = (day > start - pd.Timedelta(days=baseline_days)) & (day <= start)
-    after = (day > start) & (day <= start + pd.Timedelta(days=horizon_days))
-    grouped = (
-        frame.assign(
-            before=frame["net_amount"].where(before, 0.0),
-            after=frame["net_amount"].where(after, 0.0),
-        )
-        .groupby(PAIR)[["before", "after"]]
-        .sum()
-    )
     keys = _pair_keys(flagged).unique()
-    grouped.index = grouped.index.set_levels(
-        [grouped.index.levels[0].astype(str), grouped.index.levels[1].astype(str)]
+    picked = _spend_around(pair_orders, as_of, horizon_days, baseline_days).reindex(
+        keys, fill_value=0.0
     )
-    picked = grouped.reindex(keys, fill_value=0.0)
     expected = picked["before"] * horizon_days / baseline_days
     nothing = picked["after"] <= 0
     short = nothing | (picked["after"] < shortfall_ratio * expected)

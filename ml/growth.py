@@ -565,6 +565,36 @@ def adoption_training_set(
     return labelled
 
 
+def _predict(
+    pipeline: Pipeline | None,
+    features: pd.DataFrame,
+    names: tuple[str, ...],
+    kind: str,
+    note: str,
+) -> np.ndarray:
+    """The fitted pipeline's probability for each row of ``features`` (columns ``names``)."""
+    if pipeline is None:
+        raise ValueError(f"no {kind} model was trained: {note}")
+    return pipeline.predict_proba(features[list(names)])[:, 1]
+
+
+def _coefficient_table(pipeline: Pipeline | None, names: tuple[str, ...]) -> pd.DataFrame:
+    """One row per feature of a standardised logistic regression: feature, coefficient
+    (log-odds per standard deviation), training_mean, training_sd; empty without a model."""
+    columns = ["feature", "coefficient", "training_mean", "training_sd"]
+    if pipeline is None:
+        return pd.DataFrame(columns=columns)
+    scaler, model = pipeline[0], pipeline[-1]
+    return pd.DataFrame(
+        {
+            "feature": list(names),
+            "coefficient": model.coef_[0],
+            "training_mean": scaler.mean_,
+            "training_sd": scaler.scale_,
+        }
+    )
+
+
 @dataclass(frozen=True)
 class AdoptionModel:
     """Result of :func:`fit_adoption_model`.
@@ -583,9 +613,7 @@ class AdoptionModel:
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """Probability of adoption within the horizon for each row of ``features``."""
-        if self.pipeline is None:
-            raise ValueError(f"no adoption model was trained: {self.note}")
-        return self.pipeline.predict_proba(features[list(ADOPTION_FEATURES)])[:, 1]
+        return _predict(self.pipeline, features, ADOPTION_FEATURES, "adoption", self.note)
 
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         """Each feature's term of the log-odds, coefficient x standardised value, for each
@@ -599,20 +627,8 @@ class AdoptionModel:
         )
 
     def coefficients(self) -> pd.DataFrame:
-        """One row per feature: feature, coefficient (log-odds per standard deviation),
-        training_mean, training_sd; empty without a model."""
-        columns = ["feature", "coefficient", "training_mean", "training_sd"]
-        if self.pipeline is None:
-            return pd.DataFrame(columns=columns)
-        scaler, model = self.pipeline[0], self.pipeline[-1]
-        return pd.DataFrame(
-            {
-                "feature": list(ADOPTION_FEATURES),
-                "coefficient": model.coef_[0],
-                "training_mean": scaler.mean_,
-                "training_sd": scaler.scale_,
-            }
-        )
+        """One row per feature (see :func:`_coefficient_table`)."""
+        return _coefficient_table(self.pipeline, ADOPTION_FEATURES)
 
 
 def fit_adoption_model(
@@ -943,25 +959,11 @@ class UnderBuyingModel:
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """Probability that the account closes the gap within the horizon, per row."""
-        if self.pipeline is None:
-            raise ValueError(f"no under-buying model was trained: {self.note}")
-        return self.pipeline.predict_proba(features[list(UNDER_BUYING_FEATURES)])[:, 1]
+        return _predict(self.pipeline, features, UNDER_BUYING_FEATURES, "under-buying", self.note)
 
     def coefficients(self) -> pd.DataFrame:
-        """One row per feature: feature, coefficient (log-odds per standard deviation),
-        training_mean, training_sd; empty without a model."""
-        columns = ["feature", "coefficient", "training_mean", "training_sd"]
-        if self.pipeline is None:
-            return pd.DataFrame(columns=columns)
-        scaler, model = self.pipeline[0], self.pipeline[-1]
-        return pd.DataFrame(
-            {
-                "feature": list(UNDER_BUYING_FEATURES),
-                "coefficient": model.coef_[0],
-                "training_mean": scaler.mean_,
-                "training_sd": scaler.scale_,
-            }
-        )
+        """One row per feature (see :func:`_coefficient_table`)."""
+        return _coefficient_table(self.pipeline, UNDER_BUYING_FEATURES)
 
 
 def fit_under_buying_model(
