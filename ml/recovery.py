@@ -100,6 +100,9 @@ _CALIBRATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 
 
 SIGNALS = ("lapsed", "account", "declining")
+# A category whose quietest month sells under this share of its peak month is seasonal: its
+# buyers may be silent through the off-season on top of the usual limit.
+_SEASONAL_TROUGH = 0.3
 OUTCOME_COLUMNS = (
     "customer_id",
     "category",
@@ -203,9 +206,10 @@ class RecoveryConfig:
     decline_window_step: ratio between successive recent windows scanned.
     decline_bonferroni: divide the best window's p-value by the number of tests made.
     baseline_days: length of the history before the recent window the rate is taken from.
-    max_days_since_last_order: older lapses are stale and reported as not flagged; days
-        count by the category's intensity against its peak month, so a seasonal buyer is
-        not stale for the months its category does not sell, up to twice this in plain days.
+    max_days_since_last_order: older lapses are stale and reported as not flagged; in a
+        seasonal category days count by their month's intensity against its peak month, so
+        a seasonal buyer is not stale for the months its category does not sell, up to
+        twice this in plain days.
     volatile_sigma: spread of log gaps (or amounts) from which a buyer counts as volatile.
     closure_p_value: how unlikely an empty stretch of weeks must be, given the customer's
         order rate, to be learned as a yearly closure.
@@ -933,6 +937,7 @@ class _Calendar:
         month = days.astype("datetime64[D]").astype("datetime64[M]").astype("int64") % 12
         self.season_cum = np.cumsum(intensity[:, month], axis=1)
         self.peak = intensity.max(axis=1)
+        self.trough = intensity.min(axis=1)
         self.pair_category = pair_category
         self.pair_customer = pair_customer
         customer, first, last, sign = _closed_intervals(days, closures, unseen_closures or {})
@@ -1445,18 +1450,26 @@ def _decide(
     days_since = as_of_day - facts["last_day"].to_numpy()
     one_off = n_orders <= config.one_off_orders
     too_little = ~one_off & ((n_orders < config.min_orders) | (history < config.min_history_days))
-    # Lost long ago: silent for more than ``max_days_since_last_order`` days, each counted by
-    # its month's intensity against the category's peak month, and never for more than twice
-    # that in plain days. Counted in plain days alone, a Christmas buyer that skipped a whole
-    # season was already stale in February, the first time its loss shows (44 of 496 missed
-    # detectable defections over six simulated seeds); without seasons the two agree.
+    # Lost long ago: silent for more than ``max_days_since_last_order`` days. In a category
+    # that all but stops selling for part of the year (its quietest month under
+    # ``_SEASONAL_TROUGH`` of its peak), days count by their month's intensity against the
+    # peak, up to twice the limit in plain days: counted in plain days alone, a Christmas
+    # buyer that skipped a whole season was already stale in February, the first time its
+    # loss shows (44 of 496 missed detectable defections over six simulated seeds). A
+    # year-round category goes stale after the limit in plain days, however uneven its
+    # months: a pair silent for two years is no early warning.
     pairs = np.arange(len(pair_keys))
+    category = calendar.pair_category
     selling_days_since = (
         calendar.time(pairs, np.full(len(pairs), as_of_day), "season")
         - calendar.time(pairs, facts["last_day"].to_numpy(), "season")
-    ) / calendar.peak[calendar.pair_category]
-    stale = (selling_days_since > config.max_days_since_last_order) | (
-        days_since > 2 * config.max_days_since_last_order
+    ) / calendar.peak[category]
+    seasonal = calendar.trough[category] < _SEASONAL_TROUGH * calendar.peak[category]
+    stale = np.where(
+        seasonal,
+        (selling_days_since > config.max_days_since_last_order)
+        | (days_since > 2 * config.max_days_since_last_order),
+        days_since > config.max_days_since_last_order,
     )
     eligible = ~one_off & ~too_little & ~stale
     flagged = eligible & (score >= config.min_score)
