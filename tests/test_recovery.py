@@ -509,3 +509,24 @@ def test_christmas_buyer_that_skipped_a_whole_season_is_flagged_not_stale():
     assert (as_of - days[-1]).days == 423
     assert _row(flat.not_flagged, "F", "Dairy")["reason_code"] == "long_lapsed"
     assert _row(seasonal.actions, "X", "Christmas Goods")["signal"] == "lapsed"
+
+
+def test_uneven_year_round_category_goes_stale_after_the_plain_day_limit():
+    # A giftware category that sells all year but three times as much before Christmas: its
+    # quietest month is a third of its peak, so it is not seasonal, and a buyer silent for
+    # 423 days is long lost however few "selling days" that is.
+    as_of = date(2025, 2, 15)
+    days = [d for year in (2022, 2023) for d in _every(date(year, 10, 1), date(year, 12, 20), 10)]
+    months = pd.date_range("2022-01-01", "2025-01-01", freq="MS")
+    category_months = pd.DataFrame(
+        {
+            "category": "Home Decor",
+            "month_start": months.date,
+            "net_amount": [1200.0 if m.month >= 10 else 400.0 for m in months],
+            "n_customers": 50,
+        }
+    )
+    result = _run(_orders("U", "Home Decor", days, 80.0), category_months, as_of)
+
+    assert _row(result.not_flagged, "U", "Home Decor")["reason_code"] == "long_lapsed"
+    assert result.actions.empty
