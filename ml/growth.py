@@ -565,6 +565,15 @@ def adoption_training_set(
     return labelled
 
 
+def _fit_logistic(
+    training: pd.DataFrame, names: tuple[str, ...], label: str, regularisation: float
+) -> Pipeline:
+    """A logistic regression of ``label`` on the standardised ``names`` columns (lbfgs: no
+    random step, so the same replay gives the same model)."""
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=regularisation, max_iter=1000))
+    return pipeline.fit(training[list(names)], training[label].to_numpy())
+
+
 def _predict(
     pipeline: Pipeline | None,
     features: pd.DataFrame,
@@ -671,13 +680,8 @@ def fit_adoption_model(
             f"{config.min_training_adoptions} and some that were not adopted",
             cutoff,
         )
-    pipeline = make_pipeline(
-        StandardScaler(),
-        LogisticRegression(C=config.adoption_regularisation, max_iter=1000),
-    )
-    pipeline.fit(training[list(ADOPTION_FEATURES)], training["is_adopted"].to_numpy())
     return AdoptionModel(
-        pipeline,
+        _fit_logistic(training, ADOPTION_FEATURES, "is_adopted", config.adoption_regularisation),
         f"adoption model trained on the replay as of {cutoff}: {len(training):,} candidates, "
         f"{n_adopted:,} first purchases by {as_of}",
         cutoff,
@@ -1026,13 +1030,8 @@ def fit_under_buying_model(
             n_training_closed=n_closed,
             fallback_score=rate,
         )
-    pipeline = make_pipeline(
-        StandardScaler(),
-        LogisticRegression(C=config.adoption_regularisation, max_iter=1000),
-    )
-    pipeline.fit(training[list(UNDER_BUYING_FEATURES)], training["is_closed"].to_numpy())
     return UnderBuyingModel(
-        pipeline,
+        _fit_logistic(training, UNDER_BUYING_FEATURES, "is_closed", config.adoption_regularisation),
         f"under-buying model trained on the replay as of {cutoff}: {len(training):,} pairs, "
         f"{n_closed:,} closed half their gap by {as_of}",
         cutoff,
