@@ -1457,7 +1457,8 @@ def _decide(
     # buyer that skipped a whole season was already stale in February, the first time its
     # loss shows (44 of 496 missed detectable defections over six simulated seeds). A
     # year-round category goes stale after the limit in plain days, however uneven its
-    # months: a pair silent for two years is no early warning.
+    # months: a pair silent for two years is no early warning. Nor is a seasonal pair that
+    # was only ever bought within one year: it has not shown that it comes back each season.
     pairs = np.arange(len(pair_keys))
     category = calendar.pair_category
     selling_days_since = (
@@ -1465,11 +1466,14 @@ def _decide(
         - calendar.time(pairs, facts["last_day"].to_numpy(), "season")
     ) / calendar.peak[category]
     seasonal = calendar.trough[category] < _SEASONAL_TROUGH * calendar.peak[category]
+    past_limit = days_since > config.max_days_since_last_order
+    one_year_only = facts["last_day"].to_numpy() - facts["first_day"].to_numpy() < 365
     stale = np.where(
         seasonal,
         (selling_days_since > config.max_days_since_last_order)
-        | (days_since > 2 * config.max_days_since_last_order),
-        days_since > config.max_days_since_last_order,
+        | (days_since > 2 * config.max_days_since_last_order)
+        | (past_limit & one_year_only),
+        past_limit,
     )
     eligible = ~one_off & ~too_little & ~stale
     flagged = eligible & (score >= config.min_score)

@@ -530,3 +530,23 @@ def test_uneven_year_round_category_goes_stale_after_the_plain_day_limit():
 
     assert _row(result.not_flagged, "U", "Home Decor")["reason_code"] == "long_lapsed"
     assert result.actions.empty
+
+
+def test_seasonal_buyer_seen_in_one_season_only_goes_stale_after_the_plain_day_limit():
+    # Bought Christmas goods from October to 20 December 2023 only: 423 days later it has
+    # not shown that it comes back each season, so it is long lost, not a skipped season.
+    as_of = date(2025, 2, 15)
+    days = _every(date(2023, 10, 1), date(2023, 12, 20), 10)
+    months = pd.date_range("2022-01-01", "2025-01-01", freq="MS")
+    category_months = pd.DataFrame(
+        {
+            "category": "Christmas Goods",
+            "month_start": months.date,
+            "net_amount": [1000.0 if m.month >= 10 else 10.0 for m in months],
+            "n_customers": 50,
+        }
+    )
+    result = _run(_orders("S", "Christmas Goods", days, 80.0), category_months, as_of)
+
+    assert (as_of - days[-1]).days == 423
+    assert _row(result.not_flagged, "S", "Christmas Goods")["reason_code"] == "long_lapsed"
