@@ -254,6 +254,23 @@ def _spend_around(
     )
 
 
+def _shortfalls(
+    keys: pd.MultiIndex,
+    pair_orders: pd.DataFrame,
+    as_of: date,
+    horizon_days: int,
+    baseline_days: int,
+    shortfall_ratio: float,
+) -> tuple[pd.Series, pd.Series]:
+    """Per pair key: (bought nothing after as-of, bought nothing or under the ratio)."""
+    picked = _spend_around(pair_orders, as_of, horizon_days, baseline_days).reindex(
+        keys, fill_value=0.0
+    )
+    expected = picked["before"] * horizon_days / baseline_days
+    nothing = picked["after"] <= 0
+    return nothing, nothing | (picked["after"] < shortfall_ratio * expected)
+
+
 def pair_shortfall(
     pairs: pd.DataFrame,
     pair_orders: pd.DataFrame,
@@ -270,11 +287,9 @@ def pair_shortfall(
     ``baseline_days`` before as-of scaled to the horizon, as in ``future_shortfall``.
     Returns a boolean Series aligned with ``pairs``' rows.
     """
-    picked = _spend_around(pair_orders, as_of, horizon_days, baseline_days).reindex(
-        _pair_keys(pairs), fill_value=0.0
+    _, short = _shortfalls(
+        _pair_keys(pairs), pair_orders, as_of, horizon_days, baseline_days, shortfall_ratio
     )
-    expected = picked["before"] * horizon_days / baseline_days
-    short = (picked["after"] <= 0) | (picked["after"] < shortfall_ratio * expected)
     return pd.Series(short.to_numpy(), index=pairs.index)
 
 
@@ -294,15 +309,16 @@ def future_shortfall(
     as-of scaled to the horizon; a shortfall is spending under ``shortfall_ratio`` of it.
     Returns n_flagged, share_bought_nothing, share_shortfall (nothing or under the ratio).
     """
-    keys = _pair_keys(flagged).unique()
-    picked = _spend_around(pair_orders, as_of, horizon_days, baseline_days).reindex(
-        keys, fill_value=0.0
+    nothing, short = _shortfalls(
+        _pair_keys(flagged).unique(),
+        pair_orders,
+        as_of,
+        horizon_days,
+        baseline_days,
+        shortfall_ratio,
     )
-    expected = picked["before"] * horizon_days / baseline_days
-    nothing = picked["after"] <= 0
-    short = nothing | (picked["after"] < shortfall_ratio * expected)
     return {
-        "n_flagged": float(len(picked)),
-        "share_bought_nothing": float(nothing.mean()) if len(picked) else np.nan,
-        "share_shortfall": float(short.mean()) if len(picked) else np.nan,
+        "n_flagged": float(len(short)),
+        "share_bought_nothing": float(nothing.mean()) if len(short) else np.nan,
+        "share_shortfall": float(short.mean()) if len(short) else np.nan,
     }

@@ -770,27 +770,6 @@ def fit_outcome_calibration(
     return OutcomeCalibration(horizon_days=horizon_days, knots=knots, n_outcomes=n_outcomes)
 
 
-def fit_self_calibration(
-    pair_orders: pd.DataFrame,
-    category_months: pd.DataFrame,
-    *,
-    as_of: date,
-    horizon_days: int = 183,
-    lag_days: int | None = None,
-    config: RecoveryConfig | None = None,
-) -> OutcomeCalibration:
-    """``fit_outcome_calibration`` over ``backtest_outcomes`` of one frame of customers."""
-    outcomes = backtest_outcomes(
-        pair_orders,
-        category_months,
-        as_of=as_of,
-        horizon_days=horizon_days,
-        lag_days=lag_days,
-        config=config,
-    )
-    return fit_outcome_calibration(outcomes, horizon_days=horizon_days, config=config)
-
-
 def _lapse_log_odds(log_survival: np.ndarray, days_since: np.ndarray) -> np.ndarray:
     """Log odds, up to a constant, that a silence is a loss rather than a long gap.
 

@@ -157,31 +157,27 @@ def _ensure_reader_links(home: Path) -> None:
 
 
 def previous_published_table(home: Path, name: str) -> pd.DataFrame:
-    """A table of the live publish, or an empty frame when there is none yet."""
+    """A table of the live publish, or an empty frame when there is none yet.
+
+    DATE columns come back as calendar dates, not the timestamps DuckDB hands to pandas, so
+    a history table appended to and published again keeps its DATE columns.
+    """
     db_link, _ = published_paths(home)
     if not db_link.exists():
         return pd.DataFrame()
     con = duckdb.connect(str(db_link), read_only=True)
     try:
         tables = {row[0] for row in con.execute("show tables").fetchall()}
-        return con.execute(f"select * from {name}").df() if name in tables else pd.DataFrame()
+        if name not in tables:
+            return pd.DataFrame()
+        relation = con.table(name)
+        frame = relation.df()
+        for column, kind in zip(relation.columns, relation.dtypes, strict=True):
+            if str(kind) == "DATE":
+                frame[column] = frame[column].dt.date
+        return frame
     finally:
         con.close()
-
-
-def _dates_as_in(before: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-    """``before`` with the columns that ``rows`` holds as calendar dates turned back into
-    dates: DuckDB hands DATE columns to pandas as timestamps, and a history table would
-    otherwise change from DATE to TIMESTAMP on its second publish."""
-    before = before.copy()
-    for column in before.columns.intersection(rows.columns):
-        values = rows[column].dropna()
-        is_date = len(values) and all(
-            isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in values
-        )
-        if is_date and pd.api.types.is_datetime64_any_dtype(before[column]):
-            before[column] = before[column].dt.date
-    return before
 
 
 def previous_run_log(home: Path) -> pd.DataFrame:
@@ -233,7 +229,7 @@ def publish(
     log_row["published_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     appended = {"run_log": pd.DataFrame([log_row]), **(history_rows or {})}
     for name, rows in appended.items():
-        before = _dates_as_in(previous_published_table(home, name), rows)
+        before = previous_published_table(home, name)
         frames[name] = pd.concat([before, rows], ignore_index=True) if len(before) else rows
 
     db_path = folder / "published.duckdb"
