@@ -314,6 +314,30 @@ class GrowthResult:
     under_buying_note: str = ""
     under_buying_model: pd.DataFrame = field(default_factory=pd.DataFrame)
 
+    def model_table(self) -> pd.DataFrame:
+        """The models behind the scores as one table: one row per action type x feature,
+        each carrying how that type was scored, and a row with the note alone for a type no
+        model was trained for. Columns: action_type, feature, coefficient, training_mean,
+        training_sd, note."""
+        columns = ["feature", "coefficient", "training_mean", "training_sd"]
+        parts = []
+        for action_type, model, note in (
+            ("whitespace", self.adoption_model, self.scoring_note),
+            ("under_buying", self.under_buying_model, self.under_buying_note),
+        ):
+            rows = model.reindex(columns=columns)
+            if rows.empty:
+                rows = pd.DataFrame({column: [None] for column in columns})
+            parts.append(rows.assign(action_type=action_type, note=note))
+        return pd.concat(parts, ignore_index=True)[["action_type", *columns, "note"]].astype(
+            {
+                "feature": "str",
+                "coefficient": "float64",
+                "training_mean": "float64",
+                "training_sd": "float64",
+            }
+        )
+
 
 @dataclass(frozen=True)
 class BacktestResult:

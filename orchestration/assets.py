@@ -197,7 +197,7 @@ def growth_actions(context: AssetExecutionContext, longtail: LongtailSettings):
         )
         write_table(con, "longtail.growth_actions", result.actions)
         write_table(con, "longtail.growth_suppressed", result.suppressed)
-        write_table(con, "longtail.growth_model", _growth_model_rows(result))
+        write_table(con, "longtail.growth_model", result.model_table())
     context.log.info("whitespace scoring: %s", result.scoring_note)
     context.log.info("under-buying scoring: %s", result.under_buying_note)
     return _actions_result(
@@ -212,29 +212,6 @@ def growth_actions(context: AssetExecutionContext, longtail: LongtailSettings):
             "adoption_model": _preview(result.adoption_model, 20),
             "under_buying_model": _preview(result.under_buying_model, 20),
         },
-    )
-
-
-def _growth_model_rows(result) -> pd.DataFrame:
-    """The models behind growth scores, one row per action type x feature, each row carrying
-    how that type was scored; a row with the note alone for a type no model was trained for."""
-    columns = ["feature", "coefficient", "training_mean", "training_sd"]
-    parts = []
-    for action_type, model, note in (
-        ("whitespace", result.adoption_model, result.scoring_note),
-        ("under_buying", result.under_buying_model, result.under_buying_note),
-    ):
-        rows = model.reindex(columns=columns)
-        if rows.empty:
-            rows = pd.DataFrame({column: [None] for column in columns})
-        parts.append(rows.assign(action_type=action_type, note=note))
-    return pd.concat(parts, ignore_index=True)[["action_type", *columns, "note"]].astype(
-        {
-            "feature": "str",
-            "coefficient": "float64",
-            "training_mean": "float64",
-            "training_sd": "float64",
-        }
     )
 
 

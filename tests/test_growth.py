@@ -13,6 +13,7 @@ from ml.growth import (
     ADOPTION_FEATURES,
     UNDER_BUYING_FEATURES,
     GrowthConfig,
+    GrowthResult,
     ScoreCalibration,
     _amount_a_year,
     _basket_model,
@@ -769,3 +770,28 @@ def test_the_under_buying_model_is_the_same_on_every_run():
     first, second = run_monthly(config), run_monthly(config)
     pd.testing.assert_frame_equal(first.actions, second.actions)
     pd.testing.assert_frame_equal(first.under_buying_model, second.under_buying_model)
+
+
+def test_model_table_has_a_note_row_for_a_type_without_a_model():
+    trained = pd.DataFrame(
+        {"feature": ["breadth"], "coefficient": [0.5], "training_mean": [1.0], "training_sd": [2.0]}
+    )
+    result = GrowthResult(
+        actions=pd.DataFrame(),
+        suppressed=pd.DataFrame(),
+        scoring_note="adoption model trained",
+        adoption_model=trained,
+        under_buying_note="too few pairs",
+    )
+    table = result.model_table()
+    assert list(table.columns) == [
+        "action_type",
+        "feature",
+        "coefficient",
+        "training_mean",
+        "training_sd",
+        "note",
+    ]
+    assert table["action_type"].tolist() == ["whitespace", "under_buying"]
+    assert table.loc[0, "feature"] == "breadth" and table.loc[0, "coefficient"] == 0.5
+    assert pd.isna(table.loc[1, "feature"]) and table.loc[1, "note"] == "too few pairs"
