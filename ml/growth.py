@@ -78,6 +78,7 @@ from ml.profiles import (
     SIZE_FEATURE,
     Profiles,
     check_columns,
+    nearest_centres,
 )
 
 logger = logging.getLogger(__name__)
@@ -819,8 +820,8 @@ def _profiles_at(shares: pd.DataFrame, centroids: pd.DataFrame) -> pd.Series:
     columns = sorted(set(wide.columns) | set(shares.columns))
     centres = wide.reindex(columns=columns, fill_value=0.0).fillna(0.0).to_numpy()
     x = np.sqrt(shares.reindex(columns=columns, fill_value=0.0).to_numpy())
-    squared = (x**2).sum(axis=1)[:, None] - 2 * x @ centres.T + (centres**2).sum(axis=1)[None, :]
-    return pd.Series(wide.index.to_numpy()[squared.argmin(axis=1)], index=shares.index)
+    nearest, _ = nearest_centres(x, centres)
+    return pd.Series(wide.index.to_numpy()[nearest], index=shares.index)
 
 
 def under_buying_training_set(

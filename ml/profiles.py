@@ -242,6 +242,14 @@ def _features(
     return features
 
 
+def nearest_centres(x: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``x``, the index of the nearest row of ``centres`` (Euclidean; the first
+    on a tie) and the distance to it."""
+    squared = ((x[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+    nearest = squared.argmin(axis=1)
+    return nearest, np.sqrt(squared[np.arange(len(x)), nearest])
+
+
 def pick_k(feasible: pd.DataFrame, tolerance: float) -> int:
     """The largest k whose silhouette is at least (1 - tolerance) x the best silhouette.
 
@@ -448,10 +456,7 @@ def build_profiles(
             selection[["k", "silhouette", "smallest_cluster"]].to_dict("records"),
         )
         centers = model.cluster_centers_
-    x = features.to_numpy()
-    squared = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
-    nearest = squared.argmin(axis=1)
-    distance = np.sqrt(squared[np.arange(len(x)), nearest])
+    nearest, distance = nearest_centres(features.to_numpy(), centers)
 
     # Profile ids run 1.. by number of best customers (ties by centre order) so that they
     # are stable for a given input and seed.
