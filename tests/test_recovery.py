@@ -489,20 +489,25 @@ def test_missed_defections_name_the_first_cause_that_applies():
     }
 
 
+def _autumn_peak_months(category: str, *, peak: float, rest: float) -> pd.DataFrame:
+    """Category months 2022-2024 selling ``peak`` from October to December, ``rest`` else."""
+    months = pd.date_range("2022-01-01", "2025-01-01", freq="MS")
+    return pd.DataFrame(
+        {
+            "category": category,
+            "month_start": months.date,
+            "net_amount": [peak if m.month >= 10 else rest for m in months],
+            "n_customers": 50,
+        }
+    )
+
+
 def test_christmas_buyer_that_skipped_a_whole_season_is_flagged_not_stale():
     # Orders every 10 days from October to 20 December in 2022 and 2023, none in 2024: by
     # mid-February 2025 it is 423 days since the last order, but only one season has gone by.
     as_of = date(2025, 2, 15)
     days = [d for year in (2022, 2023) for d in _every(date(year, 10, 1), date(year, 12, 20), 10)]
-    months = pd.date_range("2022-01-01", "2025-01-01", freq="MS")
-    category_months = pd.DataFrame(
-        {
-            "category": "Christmas Goods",
-            "month_start": months.date,
-            "net_amount": [1000.0 if m.month >= 10 else 10.0 for m in months],
-            "n_customers": 50,
-        }
-    )
+    category_months = _autumn_peak_months("Christmas Goods", peak=1000.0, rest=10.0)
     flat = _run(_orders("F", "Dairy", days, 80.0), as_of=as_of)
     seasonal = _run(_orders("X", "Christmas Goods", days, 80.0), category_months, as_of)
 
@@ -517,15 +522,7 @@ def test_uneven_year_round_category_goes_stale_after_the_plain_day_limit():
     # 423 days is long lost however few "selling days" that is.
     as_of = date(2025, 2, 15)
     days = [d for year in (2022, 2023) for d in _every(date(year, 10, 1), date(year, 12, 20), 10)]
-    months = pd.date_range("2022-01-01", "2025-01-01", freq="MS")
-    category_months = pd.DataFrame(
-        {
-            "category": "Home Decor",
-            "month_start": months.date,
-            "net_amount": [1200.0 if m.month >= 10 else 400.0 for m in months],
-            "n_customers": 50,
-        }
-    )
+    category_months = _autumn_peak_months("Home Decor", peak=1200.0, rest=400.0)
     result = _run(_orders("U", "Home Decor", days, 80.0), category_months, as_of)
 
     assert _row(result.not_flagged, "U", "Home Decor")["reason_code"] == "long_lapsed"
@@ -537,15 +534,7 @@ def test_seasonal_buyer_seen_in_one_season_only_goes_stale_after_the_plain_day_l
     # not shown that it comes back each season, so it is long lost, not a skipped season.
     as_of = date(2025, 2, 15)
     days = _every(date(2023, 10, 1), date(2023, 12, 20), 10)
-    months = pd.date_range("2022-01-01", "2025-01-01", freq="MS")
-    category_months = pd.DataFrame(
-        {
-            "category": "Christmas Goods",
-            "month_start": months.date,
-            "net_amount": [1000.0 if m.month >= 10 else 10.0 for m in months],
-            "n_customers": 50,
-        }
-    )
+    category_months = _autumn_peak_months("Christmas Goods", peak=1000.0, rest=10.0)
     result = _run(_orders("S", "Christmas Goods", days, 80.0), category_months, as_of)
 
     assert (as_of - days[-1]).days == 423
