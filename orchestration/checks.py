@@ -252,7 +252,11 @@ def current_totals(con) -> dict[str, float]:
         "rows_recovery_actions",
         "recovery_annual_revenue_at_risk",
     ]
-    return {name: float(value) for name, value in zip(names, row, strict=True)}
+    money = {"growth_annual_revenue", "recovery_annual_revenue_at_risk"}
+    return {
+        name: float(value) if name in money else int(value)
+        for name, value in zip(names, row, strict=True)
+    }
 
 
 def compare_with_last_publish(

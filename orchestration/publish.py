@@ -27,8 +27,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from orchestration.warehouse import connect
-
 # The columns readers rely on, per published table; more columns may follow them.
 CONTRACT_COLUMNS: dict[str, list[str]] = {
     "customer_profiles": [
@@ -217,28 +215,33 @@ def publish(
         shutil.rmtree(folder)
     (folder / "parquet").mkdir(parents=True)
 
-    frames: dict[str, pd.DataFrame] = {}
-    with connect(warehouse, read_only=True) as con:
-        for name, query in PUBLISHED_TABLES.items():
-            frames[name] = con.execute(query).df()
-    row_counts = {name: len(frame) for name, frame in frames.items()}
-
-    log_row = dict(run_log_row)
-    log_row.update({f"rows_{name}": n for name, n in row_counts.items()})
-    log_row["software_version"] = version("longtail")
-    log_row["published_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    appended = {"run_log": pd.DataFrame([log_row]), **(history_rows or {})}
-    for name, rows in appended.items():
-        before = previous_published_table(home, name)
-        frames[name] = pd.concat([before, rows], ignore_index=True) if len(before) else rows
-
     db_path = folder / "published.duckdb"
     con = duckdb.connect(str(db_path))
     try:
-        for name, frame in frames.items():
-            con.register("_frame", frame)
+        # Copy the model tables inside DuckDB, so every column keeps its type (a DATE stays a
+        # DATE; through pandas it would come back a TIMESTAMP).
+        catalog = con.execute("select current_database()").fetchone()[0]
+        con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
+        con.execute("use warehouse")
+        for name, query in PUBLISHED_TABLES.items():
+            con.execute(f'create table "{catalog}".main.{name} as {query}')
+        con.execute(f'use "{catalog}"')
+        con.execute("detach warehouse")
+        frames = {name: con.table(name).df() for name in PUBLISHED_TABLES}
+        row_counts = {name: len(frame) for name, frame in frames.items()}
+
+        log_row = dict(run_log_row)
+        log_row.update({f"rows_{name}": n for name, n in row_counts.items()})
+        log_row["software_version"] = version("longtail")
+        log_row["published_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        appended = {"run_log": pd.DataFrame([log_row]), **(history_rows or {})}
+        for name, rows in appended.items():
+            before = previous_published_table(home, name)
+            frames[name] = pd.concat([before, rows], ignore_index=True) if len(before) else rows
+            con.register("_frame", frames[name])
             con.execute(f"create table {name} as select * from _frame")
             con.unregister("_frame")
+        for name in frames:
             con.table(name).write_parquet(str(folder / "parquet" / f"{name}.parquet"))
         con.execute("checkpoint")
     finally:

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from dagster_dbt import get_asset_key_for_model
 
@@ -55,7 +56,12 @@ def published_tables(context: AssetExecutionContext, longtail: LongtailSettings)
     mapping = load_mapping(longtail.mapping_path)
     explicit = longtail.as_of_date
     fingerprint = input_fingerprint(files, mapping, explicit.isoformat() if explicit else None)
-    as_of = run.as_of_date
+    # run_context's DATE columns arrive from pandas as timestamps; the run log and the
+    # assignment history store calendar dates, as the action tables do.
+    as_of, first_date, last_date = (
+        None if pd.isna(value) else pd.Timestamp(value).date()
+        for value in (run.as_of_date, run.data_first_date, run.data_last_date)
+    )
     publish_id = f"{as_of:%Y%m%d}-{context.run.run_id[:8]}"
     result = publish(
         longtail.warehouse_path,
@@ -74,8 +80,8 @@ def published_tables(context: AssetExecutionContext, longtail: LongtailSettings)
             "lines_read": int(run.n_lines_raw),
             "lines_clean": int(run.n_lines_clean),
             "lines_quarantined": int(run.n_lines_quarantined),
-            "data_first_date": run.data_first_date,
-            "data_last_date": run.data_last_date,
+            "data_first_date": first_date,
+            "data_last_date": last_date,
             "checks_passed": all(c["passed"] for c in checks),
             "check_results": json.dumps(checks),
             "dagster_run_id": context.run.run_id,

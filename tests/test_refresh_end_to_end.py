@@ -151,6 +151,12 @@ def test_everything_is_as_of_the_last_order_date(refreshed, slice_csv):
     for table in ("growth_actions", "recovery_actions", "opportunity_summary"):
         dates = published(refreshed, f"select distinct as_of from {table}").as_of
         assert [str(d)[:10] for d in dates] in ([last], [])
+    # Every as_of is a calendar date, the run log's and the history's included.
+    kinds = published(
+        refreshed,
+        "select table_name, data_type from information_schema.columns where column_name = 'as_of'",
+    )
+    assert set(kinds.data_type) == {"DATE"}, kinds.to_dict("records")
 
 
 def test_actions_are_found_and_sized(refreshed):
