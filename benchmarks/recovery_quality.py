@@ -3,6 +3,10 @@
     python benchmarks/recovery_quality.py              # simulated seeds + Online Retail II
     python benchmarks/recovery_quality.py --calibrate  # refit ml/recovery.py's calibration
 
+Recovery runs as the refresh runs it: with buying profiles built as of the as-of date
+(ml.profiles.build_profiles), each profile's seasons and its pooled buying cycles
+(ml.recovery.BuyingPeers); the row "longtail, no profiles" is the same without them.
+
 Simulated: precision, recall, recall on positives at least two cycles old (counted in calendar
 days, ``det``, and in season-weighted days, ``season``: see ml/evaluation.py), and the share
 of each look-alike kind flagged, per seed. Real: pairs flagged as of 2011-06-09 that bought
@@ -17,6 +21,7 @@ import argparse
 import logging
 import sys
 import time
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -38,12 +43,16 @@ from ml.evaluation import (  # noqa: E402
     simulated_seasonality,
     truth_positives,
 )
+from ml.profiles import build_profiles  # noqa: E402
 from ml.recovery import (  # noqa: E402
+    BuyingPeers,
     RecoveryConfig,
     RecoveryResult,
     backtest_outcomes,
     calibration_candidates,
+    cycle_evidence,
     fit_outcome_calibration,
+    peer_cycles,
     recovery_actions,
 )
 from ml.simulate import simulate  # noqa: E402
@@ -60,6 +69,10 @@ CALIBRATION_SEEDS = {
     1002: date(2025, 8, 20),
     1003: date(2025, 2, 15),
     1004: date(2025, 11, 10),
+    1005: date(2025, 4, 5),
+    1006: date(2025, 7, 25),
+    1007: date(2025, 10, 1),
+    1008: date(2025, 1, 20),
 }
 
 FLAGGED: list[pd.DataFrame] = []  # Longtail's actions per simulated seed, with truth
@@ -100,6 +113,79 @@ order by category, month_start
 """
 
 
+CUSTOMERS_SQL = """
+select
+    customer_id,
+    any_value(parent_customer_id) as parent_customer_id,
+    coalesce(sum(quantity * unit_price) filter (where order_day > $ttm_start), 0)
+        as ttm_revenue,
+    count(distinct order_id) filter (where order_day > $ttm_start) as ttm_orders,
+    count(distinct order_id) as n_orders,
+    sum(quantity * unit_price) as net_revenue,
+    date_diff('day', min(order_day), $as_of) as tenure_days,
+    count(distinct category) filter (where order_day > $ttm_start) as n_categories_ttm,
+    date_diff('day', max(order_day), $as_of) as days_since_last_order,
+from (select *, cast(order_date as date) as order_day from lines)
+where order_day <= $as_of
+group by customer_id
+order by customer_id
+"""
+
+CUSTOMER_CATEGORY_SQL = """
+select
+    customer_id,
+    category,
+    coalesce(sum(quantity * unit_price) filter (where order_day > $ttm_start), 0)
+        as ttm_net_amount,
+    count(distinct order_id) filter (where order_day > $ttm_start) as ttm_orders,
+    sum(quantity * unit_price) as lifetime_net_amount,
+    count(distinct order_day) as n_order_days,
+    min(order_day) as first_order_date,
+    max(order_day) as last_order_date,
+from (select *, cast(order_date as date) as order_day from lines)
+where order_day <= $as_of
+group by all
+order by customer_id, category
+"""
+
+PROFILE_MONTHS_SQL = """
+select
+    p.profile_id,
+    l.category,
+    date_trunc('month', cast(l.order_date as date)) as month_start,
+    sum(l.quantity * l.unit_price) as net_amount,
+    count(distinct l.customer_id) as n_customers,
+from lines as l
+inner join customer_profiles_df as p using (customer_id)
+where cast(l.order_date as date) <= $as_of
+group by all
+order by p.profile_id, l.category, month_start
+"""
+
+
+def buying_peers(con: duckdb.DuckDBPyConnection, as_of: date) -> BuyingPeers:
+    """Buying profiles as of ``as_of`` (ml.profiles.build_profiles, as the refresh builds
+    them) and each profile's category months, from the view ``lines`` (order_id,
+    order_date, customer_id, parent_customer_id, category, quantity, unit_price)."""
+    params = {"as_of": as_of, "ttm_start": as_of - timedelta(days=365)}
+    customers = con.execute(CUSTOMERS_SQL, params).df()
+    customer_category = con.execute(CUSTOMER_CATEGORY_SQL, params).df()
+    profiles = build_profiles(customers, customer_category)
+    customer_profiles = profiles.customer_profiles[["customer_id", "profile_id"]]
+    con.register("customer_profiles_df", customer_profiles)
+    profile_months = con.execute(PROFILE_MONTHS_SQL, {"as_of": as_of}).df()
+    con.unregister("customer_profiles_df")
+    return BuyingPeers(customer_profiles, profile_months)
+
+
+def with_cycles(
+    peers: BuyingPeers, pair_orders: pd.DataFrame, category_months: pd.DataFrame, as_of: date
+) -> BuyingPeers:
+    """``peers`` with the profiles' buying cycles pooled as of ``as_of``, as the refresh does."""
+    evidence = cycle_evidence(pair_orders, category_months, as_of=as_of, peers=peers)
+    return replace(peers, cycles=peer_cycles(evidence, peers.customer_profiles))
+
+
 def build_inputs(con: duckdb.DuckDBPyConnection, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
     """pair_orders and category_months from the view ``lines`` (one row per order line)."""
     params = {"as_of": as_of}
@@ -115,12 +201,17 @@ def simulated_run(seed: int, as_of: date, n_customers: int) -> dict[str, dict[st
     con = duckdb.connect()
     con.register("lines", data.order_lines)
     pair_orders, category_months = build_inputs(con, as_of)
+    peers = buying_peers(con, as_of)
     started = time.perf_counter()
-    result = recovery_actions(pair_orders, category_months, as_of=as_of)
+    peers = with_cycles(peers, pair_orders, category_months, as_of)
+    result = recovery_actions(pair_orders, category_months, as_of=as_of, peers=peers)
     judged = time.perf_counter() - started
+    without_peers = recovery_actions(pair_orders, category_months, as_of=as_of)
     print(
         f"seed {seed} as of {as_of}: {len(data.order_lines):,} lines ({simulated:.1f} s), "
-        f"{len(pair_orders):,} pair-days, recovery {judged:.1f} s"
+        f"{len(pair_orders):,} pair-days, "
+        f"{peers.customer_profiles['profile_id'].nunique()} buying profiles, "
+        f"recovery {judged:.1f} s"
     )
     positive = pd.MultiIndex.from_frame(
         truth_positives(data.truth_recovery, as_of)[["customer_id", "category"]]
@@ -139,6 +230,7 @@ def simulated_run(seed: int, as_of: date, n_customers: int) -> dict[str, dict[st
         name: flag_quality(flagged, data.truth_recovery, as_of, seasonality)
         for name, flagged in (
             ("longtail", result.actions),
+            ("longtail, no profiles", without_peers.actions),
             ("no order 90 days", flag_no_order_for(pair_orders, as_of)),
             ("gap > 2x median", flag_gap_multiple(pair_orders, as_of)),
         )
@@ -265,7 +357,9 @@ def real_backtest(as_of: date = date(2011, 6, 9)) -> None:
         """
         create or replace view lines as
         select
+            l.order_id,
             l.customer_id,
+            cast(null as varchar) as parent_customer_id,
             coalesce(c.category, 'Other') as category,
             cast(l.order_ts as date) as order_date,
             l.quantity,
@@ -276,18 +370,24 @@ def real_backtest(as_of: date = date(2011, 6, 9)) -> None:
     )
     pair_orders, category_months = build_inputs(con, as_of)
     all_pair_orders, _ = build_inputs(con, date(2099, 1, 1))
+    peers = buying_peers(con, as_of)
     prepared = time.perf_counter() - started
     started = time.perf_counter()
-    result = recovery_actions(pair_orders, category_months, as_of=as_of)
+    peers = with_cycles(peers, pair_orders, category_months, as_of)
+    result = recovery_actions(pair_orders, category_months, as_of=as_of, peers=peers)
     judged = time.perf_counter() - started
     n_categories = categories["category"].nunique()
     print(
         f"\nOnline Retail II as of {as_of}: {len(pair_orders):,} pair-days, {n_categories} "
         f"categories, {pair_orders[['customer_id', 'category']].drop_duplicates().shape[0]:,}"
-        f" pairs; prepared in {prepared:.1f} s, recovery {judged:.1f} s"
+        f" pairs, {peers.customer_profiles['profile_id'].nunique()} buying profiles; "
+        f"prepared in {prepared:.1f} s, recovery {judged:.1f} s"
     )
     rules = {
         "longtail": result.actions,
+        "longtail, no profiles": recovery_actions(
+            pair_orders, category_months, as_of=as_of
+        ).actions,
         "no order 90 days": flag_no_order_for(pair_orders, as_of),
         "gap > 2x median": flag_gap_multiple(pair_orders, as_of),
     }
@@ -296,7 +396,7 @@ def real_backtest(as_of: date = date(2011, 6, 9)) -> None:
         for name, flagged in rules.items()
     ]
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print_self_calibration(pair_orders, category_months, all_pair_orders, as_of, result)
+    print_self_calibration(pair_orders, category_months, all_pair_orders, as_of, result, peers)
     if len(result.actions):
         print(
             result.actions.head(3)[
@@ -311,6 +411,7 @@ def print_self_calibration(
     all_pair_orders: pd.DataFrame,
     as_of: date,
     shipped: RecoveryResult,
+    peers: BuyingPeers,
     horizon_days: int = 183,
 ) -> None:
     """Self-calibration on the firm's own back-test, judged on what happened after as-of.
@@ -321,8 +422,13 @@ def print_self_calibration(
     over the next ``horizon_days`` (the same outcome the map is fitted on).
     """
     started = time.perf_counter()
+    cutoff = as_of - timedelta(days=horizon_days)
     outcomes = backtest_outcomes(
-        pair_orders, category_months, as_of=as_of, horizon_days=horizon_days
+        pair_orders,
+        category_months,
+        as_of=as_of,
+        horizon_days=horizon_days,
+        peers=with_cycles(peers, pair_orders, category_months, cutoff),
     )
     calibration = fit_outcome_calibration(outcomes, horizon_days=horizon_days)
     result = recovery_actions(
@@ -330,9 +436,9 @@ def print_self_calibration(
         category_months,
         as_of=as_of,
         config=RecoveryConfig(outcome_calibration=calibration),
+        peers=peers,
     )
     fitted = time.perf_counter() - started
-    cutoff = as_of - timedelta(days=horizon_days)
     counts = outcomes.groupby("signal").agg(
         n=("is_shortfall", "size"), shortfall=("is_shortfall", "mean")
     )
@@ -394,7 +500,8 @@ def calibrate(n_customers: int) -> None:
         con = duckdb.connect()
         con.register("lines", data.order_lines)
         pair_orders, category_months = build_inputs(con, as_of)
-        evidence = recovery_actions(pair_orders, category_months, as_of=as_of).evidence
+        peers = with_cycles(buying_peers(con, as_of), pair_orders, category_months, as_of)
+        evidence = recovery_actions(pair_orders, category_months, as_of=as_of, peers=peers).evidence
         positive = pd.MultiIndex.from_frame(
             truth_positives(data.truth_recovery, as_of)[["customer_id", "category"]]
         )

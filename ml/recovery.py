@@ -20,8 +20,11 @@ pair is really lost or declining, and pairs are flagged on it. The score publish
 instead come from the firm's own data: ``backtest_outcomes`` replays recovery half a year
 back and records which candidates then bought nothing or much less, and
 ``fit_outcome_calibration`` turns those outcomes into ``RecoveryConfig.outcome_calibration``.
-Everything except category seasonality is computed per customer, so calling these on chunks
-of customers gives the same rows as one call.
+Seasonality is the category's over all accounts or, given the customers' buying profiles
+(``BuyingPeers``), the profile's for the category shrunk towards it: a gift shop and a
+garden centre need not sell the same category in the same months. Everything else is
+computed per customer, so calling these on chunks of customers gives the same rows as one
+call.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ logger = logging.getLogger(__name__)
 
 PAIR_ORDER_COLUMNS = ("customer_id", "category", "order_date", "net_amount")
 CATEGORY_MONTH_COLUMNS = ("category", "month_start", "net_amount", "n_customers")
+CUSTOMER_PROFILE_COLUMNS = ("customer_id", "profile_id")
+PROFILE_MONTH_COLUMNS = ("profile_id", *CATEGORY_MONTH_COLUMNS)
+PEER_CYCLE_COLUMNS = ("profile_id", "category", "prior_cv2", "prior_skip_share", "n_pairs")
+_CYCLE_EVIDENCE = ("e_n_gaps", "e_core_gaps", "e_core_cv2", "e_excess_long_gaps")
+# A pair's gap spread and share of skipped cycles are shrunk towards these without peers.
+_PRIOR_CV2 = 0.25
+_PRIOR_SKIP_SHARE = 0.05
 ACTION_COLUMNS = (
     "customer_id",
     "category",
@@ -67,39 +77,45 @@ ACCOUNT_COLUMNS = (
 )
 
 # Isotonic fits of "pair is a real defection or decline" on each signal's evidence, over
-# back-tests on simulated data: seeds 1001-1004, 1,200 customers (about 1.4 M lines) each,
-# as-of dates 2025-06-30, 2025-08-20, 2025-02-15 and 2025-11-10. Reproduce with
-# `python benchmarks/recovery_quality.py --calibrate`. Knots: (evidence, probability).
-# Evidence: lapsed and account, log odds up to a constant (see ``_lapse_log_odds``);
-# declining, the z-score of the best window's test after the Bonferroni correction.
+# back-tests on simulated data judged with buying profiles (seasons and cycles) as a refresh
+# judges them: seeds 1001-1008, 1,200 customers (about 1.4 M lines) each, as-of dates in
+# every season (``CALIBRATION_SEEDS`` in benchmarks/recovery_quality.py; with four seeds the
+# lapse map's 0.8 crossing moved between evidence 13 and 16 from one fit to the next).
+# Reproduce with `python benchmarks/recovery_quality.py --calibrate`.
+# Knots: (evidence, probability). Evidence: lapsed and account, log odds up to a constant
+# (see ``_lapse_log_odds``); declining, the z-score of the best window's test after the
+# Bonferroni correction.
 # fmt: off
 _CALIBRATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    # lapsed: 6,092 candidates, 3,134 real
+    # lapsed: 12,104 candidates, 6,120 real
     "lapsed": (
         tuple(np.round(np.arange(0.0, 40.01, 1.0), 2).tolist()),
-        (0.0, 0.0, 0.0, 0.0, 0.046, 0.107, 0.16, 0.205, 0.297, 0.368, 0.538, 0.57, 0.667, 0.816,
-         0.816, 0.816, 0.94, 0.94, 0.961, 0.961, 0.961, 0.97, 0.97, 0.97, 0.97, 0.974, 0.992, 0.992,
-         0.992, 0.992, 0.992, 0.992, 0.992, 0.992, 0.992, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
+        (0.0, 0.0, 0.0, 0.0, 0.062, 0.076, 0.123, 0.18, 0.273, 0.331, 0.406, 0.523, 0.593, 0.677,
+         0.769, 0.81, 0.875, 0.943, 0.958, 0.96, 0.96, 0.978, 0.989, 0.989, 0.989, 0.989, 0.989,
+         0.989, 0.989, 0.989, 0.989, 0.989, 0.989, 0.989, 0.989, 0.989, 0.999, 0.999, 0.999, 0.999,
+         1.0),
     ),
-    # account: 5,988 candidates, 1,330 real
+    # account: 11,022 candidates, 2,554 real
     "account": (
         tuple(np.round(np.arange(0.0, 40.01, 1.0), 2).tolist()),
-        (0.0, 0.0, 0.09, 0.097, 0.112, 0.112, 0.143, 0.143, 0.145, 0.152, 0.152, 0.273, 0.273,
-         0.475, 0.475, 0.665, 0.798, 0.798, 0.798, 0.798, 0.798, 0.798, 0.798, 0.804, 0.852, 0.901,
-         0.949, 0.998, 0.998, 0.998, 0.998, 0.998, 0.998, 0.998, 0.998, 0.998, 0.998, 0.998, 0.998,
-         0.998, 1.0),
+        (0.0, 0.0, 0.089, 0.093, 0.093, 0.147, 0.15, 0.157, 0.168, 0.208, 0.343, 0.343, 0.422,
+         0.422, 0.422, 0.753, 0.83, 0.83, 0.83, 0.83, 0.83, 0.83, 0.849, 0.948, 0.99, 0.99, 0.99,
+         0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.999, 0.999, 1.0),
     ),
-    # declining: 11,904 candidates, 3,805 real
+    # declining: 23,848 candidates, 7,440 real
     "declining": (
         tuple(np.round(np.arange(0.0, 8.005, 0.5), 2).tolist()),
-        (0.031, 0.046, 0.068, 0.099, 0.148, 0.218, 0.341, 0.467, 0.566, 0.706, 0.769, 0.901, 0.943,
-         0.971, 0.978, 0.978, 0.978),
+        (0.029, 0.049, 0.067, 0.089, 0.127, 0.18, 0.286, 0.448, 0.603, 0.67, 0.774, 0.907, 0.91,
+         0.971, 0.971, 0.973, 0.993),
     ),
 }
 # fmt: on
 
 
 SIGNALS = ("lapsed", "account", "declining")
+# The firm's own back-test replays recovery this many days before as-of and watches the
+# same number of days after the replay date.
+REPLAY_DAYS = 183
 # A category whose quietest month sells under this share of its peak month is seasonal: its
 # buyers may be silent through the off-season on top of the usual limit.
 _SEASONAL_TROUGH = 0.3
@@ -299,6 +315,48 @@ class RecoveryResult:
     evidence: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class BuyingPeers:
+    """Each customer's buying profile and what the profile's customers buy month by month.
+
+    customer_profiles: one row per customer: customer_id, profile_id (``ml.profiles``).
+    profile_months: one row per profile x category x month over the profile's customers up
+        to as-of: profile_id, category, month_start, net_amount, n_customers (buyers).
+    prior_buyers: a profile's own seasonal shape of a category counts with weight
+        b / (b + prior_buyers), b its mean buyers a month in the category, and the
+        category's shape over all accounts with the rest; a profile with few buyers of a
+        category follows the category.
+    cycles: optional, one row per profile x category (``peer_cycles``): how regular the
+        profile's buyers of the category are, which a pair with few gaps of its own is
+        shrunk towards instead of one fixed prior.
+    """
+
+    customer_profiles: pd.DataFrame
+    profile_months: pd.DataFrame
+    prior_buyers: float = 20.0
+    cycles: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        _check_columns(self.customer_profiles, CUSTOMER_PROFILE_COLUMNS, "customer_profiles")
+        _check_columns(self.profile_months, PROFILE_MONTH_COLUMNS, "profile_months")
+        duplicated = self.customer_profiles["customer_id"].duplicated()
+        if duplicated.any():
+            customer = self.customer_profiles.loc[duplicated, "customer_id"].iloc[0]
+            raise ValueError(
+                f"customer_profiles has more than one row for customer_id {customer!r}; "
+                "each customer belongs to one profile"
+            )
+        if not self.prior_buyers > 0:
+            raise ValueError(f"prior_buyers must be > 0, got {self.prior_buyers!r}")
+        if self.cycles is not None:
+            _check_columns(self.cycles, PEER_CYCLE_COLUMNS, "cycles")
+
+    def before(self, month: pd.Timestamp) -> BuyingPeers:
+        """The same peers with only the months before ``month`` (for a replay)."""
+        month_start = pd.to_datetime(self.profile_months["month_start"])
+        return replace(self, profile_months=self.profile_months[(month_start < month).to_numpy()])
+
+
 def _day_numbers(values: pd.Series) -> np.ndarray:
     return pd.to_datetime(values).to_numpy().astype("datetime64[D]").astype("int64")
 
@@ -325,9 +383,7 @@ def category_seasonality(category_months: pd.DataFrame, *, as_of: date) -> pd.Da
     _check_columns(category_months, CATEGORY_MONTH_COLUMNS, "category_months")
     frame = category_months.loc[:, ["category", "month_start", "net_amount"]].copy()
     frame["month_start"] = pd.to_datetime(frame["month_start"]).dt.to_period("M")
-    last_full = pd.Period(as_of, "M") - (
-        0 if (pd.Timestamp(as_of) + pd.Timedelta(days=1)).day == 1 else 1
-    )
+    last_full = _last_full_month(as_of)
     frame = frame[frame["month_start"] <= last_full]
     rows = []
     for category, group in frame.groupby("category", sort=True):
@@ -370,6 +426,141 @@ def category_seasonality(category_months: pd.DataFrame, *, as_of: date) -> pd.Da
     if not rows:
         return pd.DataFrame({"category": [], "month": [], "intensity": []})
     return pd.concat(rows, ignore_index=True)
+
+
+def _last_full_month(as_of: date) -> pd.Period:
+    """The last calendar month that ends on or before ``as_of``."""
+    return pd.Period(as_of, "M") - (
+        0 if (pd.Timestamp(as_of) + pd.Timedelta(days=1)).day == 1 else 1
+    )
+
+
+def profile_seasonality(
+    peers: BuyingPeers, category_months: pd.DataFrame, *, as_of: date
+) -> pd.DataFrame:
+    """Monthly ordering intensity per buying profile x category, mean 1 over a year.
+
+    Each profile's own shape (``category_seasonality`` over ``peers.profile_months``) is
+    shrunk towards the category's over all accounts (``category_months``) on the log scale,
+    with weight b / (b + ``peers.prior_buyers``), b the profile's mean buyers a month in the
+    category from its first month with a buyer to the last full month. Returns one row per
+    profile in ``peers.customer_profiles`` x category in ``category_months`` x calendar
+    month: profile_id, category, month (1-12), intensity, profile_weight.
+    """
+    overall = category_seasonality(category_months, as_of=as_of)
+    columns = ["profile_id", "category", "month", "intensity", "profile_weight"]
+    if overall.empty:
+        return pd.DataFrame({c: [] for c in columns})
+    log_overall = np.log(overall.pivot(index="category", columns="month", values="intensity"))
+    months = peers.profile_months.copy()
+    months["month"] = pd.to_datetime(months["month_start"]).dt.to_period("M")
+    last_full = _last_full_month(as_of)
+    months = months[months["month"] <= last_full]
+    parts = []
+    for profile_id in sorted(peers.customer_profiles["profile_id"].unique()):
+        own_months = months[months["profile_id"] == profile_id]
+        weight = pd.Series(0.0, index=log_overall.index)
+        log_intensity = log_overall.copy()
+        if len(own_months):
+            span = (
+                own_months.groupby("category")["month"]
+                .min()
+                .map(lambda first: (last_full - first).n + 1)
+            )
+            buyers = own_months.groupby("category")["n_customers"].sum() / span
+            own = category_seasonality(own_months, as_of=as_of).pivot(
+                index="category", columns="month", values="intensity"
+            )
+            shared = own.index.intersection(log_overall.index)
+            weight[shared] = (buyers / (buyers + peers.prior_buyers))[shared]
+            w = weight[shared].to_numpy()[:, None]
+            log_intensity.loc[shared] = (
+                w * np.log(own.loc[shared]) + (1 - w) * log_overall.loc[shared]
+            )
+        intensity = np.exp(log_intensity)
+        intensity = intensity.div(intensity.mean(axis=1), axis=0)
+        long = intensity.stack().rename("intensity").reset_index()
+        long["profile_id"] = profile_id
+        long["profile_weight"] = long["category"].map(weight).to_numpy()
+        parts.append(long)
+    if not parts:
+        return pd.DataFrame({c: [] for c in columns})
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def peer_cycles(
+    evidence: pd.DataFrame,
+    customer_profiles: pd.DataFrame,
+    *,
+    min_gaps: int = 8,
+    prior_pairs: float = 20.0,
+) -> pd.DataFrame:
+    """How regular each buying profile's buyers of each category are, for ``BuyingPeers``.
+
+    evidence: ``RecoveryResult.evidence`` (one row per customer x category; the columns
+    ``e_core_gaps``, ``e_core_cv2``, ``e_n_gaps`` and ``e_excess_long_gaps``), from one call
+    or from chunks concatenated. Only pairs with at least ``min_gaps`` usual gaps speak. A
+    category's median squared coefficient of variation of gaps and its share of skipped
+    cycles are shrunk towards the fixed priors (0.25, 1 in 20), and each profile's towards
+    its category's, with the weight of ``prior_pairs`` pairs. Returns one row per profile x
+    category with a speaking pair: ``PEER_CYCLE_COLUMNS``.
+    """
+    _check_columns(customer_profiles, CUSTOMER_PROFILE_COLUMNS, "customer_profiles")
+    _check_columns(evidence, ("customer_id", "category", *_CYCLE_EVIDENCE), "evidence")
+    profile_of = customer_profiles.set_index("customer_id")["profile_id"]
+    pairs = evidence.loc[evidence["e_core_gaps"] >= min_gaps].assign(
+        profile_id=lambda f: f["customer_id"].map(profile_of)
+    )
+    pairs = pairs[pairs["profile_id"].notna()]
+    columns = list(PEER_CYCLE_COLUMNS)
+    if pairs.empty:
+        return pd.DataFrame({c: [] for c in columns})
+
+    def pooled(groups) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "cv2": groups["e_core_cv2"].median(),
+                "skip": groups["e_excess_long_gaps"].sum() / groups["e_n_gaps"].sum(),
+                "n_pairs": groups.size(),
+            }
+        )
+
+    def shrunk(own: pd.Series, parent: pd.Series | float, n: pd.Series) -> pd.Series:
+        return (n * own + prior_pairs * parent) / (n + prior_pairs)
+
+    category = pooled(pairs.groupby("category"))
+    category_cv2 = shrunk(category["cv2"], _PRIOR_CV2, category["n_pairs"])
+    category_skip = shrunk(category["skip"], _PRIOR_SKIP_SHARE, category["n_pairs"])
+    profile = pooled(pairs.groupby(["profile_id", "category"])).reset_index()
+    parent_cv2 = profile["category"].map(category_cv2)
+    parent_skip = profile["category"].map(category_skip)
+    profile["prior_cv2"] = shrunk(profile["cv2"], parent_cv2, profile["n_pairs"])
+    profile["prior_skip_share"] = shrunk(profile["skip"], parent_skip, profile["n_pairs"])
+    return profile[columns]
+
+
+def _cycle_priors(
+    pair_keys: pd.DataFrame, peers: BuyingPeers | None
+) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """Each pair's prior gap spread and skipped-cycle share: its profile's for the category
+    (``BuyingPeers.cycles``) or, without one, the fixed priors."""
+    if peers is None or peers.cycles is None or peers.cycles.empty:
+        return _PRIOR_CV2, _PRIOR_SKIP_SHARE
+    profile_of = peers.customer_profiles.set_index("customer_id")["profile_id"]
+    keys = pd.DataFrame(
+        {
+            "profile_id": pair_keys["customer_id"].map(profile_of).to_numpy(),
+            "category": pair_keys["category"].to_numpy(),
+        }
+    )
+    cycles = peers.cycles.astype({"profile_id": "float64"})
+    found = keys.astype({"profile_id": "float64"}).merge(
+        cycles, on=["profile_id", "category"], how="left"
+    )
+    return (
+        found["prior_cv2"].fillna(_PRIOR_CV2).to_numpy(dtype=float),
+        found["prior_skip_share"].fillna(_PRIOR_SKIP_SHARE).to_numpy(dtype=float),
+    )
 
 
 def _closed_weeks(customer: np.ndarray, day: np.ndarray, p_value: float) -> dict[int, np.ndarray]:
@@ -454,6 +645,7 @@ def recovery_actions(
     *,
     as_of: date,
     config: RecoveryConfig | None = None,
+    peers: BuyingPeers | None = None,
 ) -> RecoveryResult:
     """Flag customer x category pairs that have lapsed or are declining as of ``as_of``.
 
@@ -462,6 +654,9 @@ def recovery_actions(
         order_seq may be present and are recomputed here).
     category_months: one row per category x month over all customers up to as-of:
         category, month_start, net_amount, n_customers. Only used for seasonality.
+    peers: when given, a pair's season is its buying profile's for the category
+        (``profile_seasonality``) rather than the category's over all accounts; a customer
+        without a profile keeps the category's.
     Returns a ``RecoveryResult``; see its docstring for the grain of each frame.
     """
     config = config or RecoveryConfig()
@@ -487,6 +682,13 @@ def recovery_actions(
     customer_code = pd.factorize(orders["customer_id"])[0]
     pair_customer = customer_code[orders.groupby("pair").head(1).index]
     pair_category = pd.Index(categories).get_indexer(pair_keys["category"])
+    if peers is not None:
+        intensity, pair_season = _peer_intensity(
+            intensity, categories, pair_keys, pair_category, peers, category_months, as_of
+        )
+    else:
+        pair_season = pair_category
+    prior_cv2, prior_skip_share = _cycle_priors(pair_keys, peers)
 
     closures = _closed_weeks(customer_code, orders["day"].to_numpy(), config.closure_p_value)
     customer_days = (
@@ -501,7 +703,7 @@ def recovery_actions(
         as_of_day + 3 * 365,
         intensity,
         closures,
-        pair_category,
+        pair_season,
         pair_customer,
         unseen,
     )
@@ -527,6 +729,8 @@ def recovery_actions(
             len(pair_keys),
             config,
             use_stock_up=use_stock_up,
+            prior_cv2=prior_cv2,
+            prior_skip_share=prior_skip_share,
         )
 
     # The whole account as one buyer: days with an order in any category, in a time that
@@ -534,7 +738,7 @@ def recovery_actions(
     # not missing in winter).
     n_customers = int(customer_code.max()) + 1
     account_intensity = np.zeros((n_customers, 12))
-    np.maximum.at(account_intensity, pair_customer, intensity[pair_category])
+    np.maximum.at(account_intensity, pair_customer, intensity[pair_season])
     account_intensity /= account_intensity.mean(axis=1, keepdims=True)
     intensity_rows, account_row = np.unique(account_intensity, axis=0, return_inverse=True)
     account_calendar = _Calendar(
@@ -619,9 +823,10 @@ def backtest_outcomes(
     category_months: pd.DataFrame,
     *,
     as_of: date,
-    horizon_days: int = 183,
+    horizon_days: int = REPLAY_DAYS,
     lag_days: int | None = None,
     config: RecoveryConfig | None = None,
+    peers: BuyingPeers | None = None,
 ) -> pd.DataFrame:
     """Replay recovery as of a cutoff before ``as_of`` and observe what the candidates did next.
 
@@ -637,7 +842,10 @@ def backtest_outcomes(
     (``OUTCOME_COLUMNS``).
 
     Per customer like ``recovery_actions``: the rows of chunks of customers concatenated are
-    the rows of one call, so a refresh can collect them chunk by chunk and fit once.
+    the rows of one call, so a refresh can collect them chunk by chunk and fit once. With
+    ``peers``, the replay keeps each customer's profile as of ``as_of`` (profiles are not
+    rebuilt at the cutoff) and sees the profile months before the cutoff's month only; its
+    ``cycles`` should be pooled from the cutoff's evidence (``cycle_evidence``).
     """
     config = config or RecoveryConfig()
     lag_days = horizon_days if lag_days is None else lag_days
@@ -648,20 +856,11 @@ def backtest_outcomes(
             f"lag_days must be >= horizon_days ({horizon_days}) so that the outcome is seen "
             f"by as-of, got {lag_days!r}"
         )
-    _check_columns(pair_orders, PAIR_ORDER_COLUMNS, "pair_orders")
-    _check_columns(category_months, CATEGORY_MONTH_COLUMNS, "category_months")
     cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=lag_days)
     outcome_end = cutoff + pd.Timedelta(days=horizon_days)
-    order_date = pd.to_datetime(pair_orders["order_date"])
-    month_start = pd.to_datetime(category_months["month_start"])
     replay = replace(config, outcome_calibration=None)
-    before = pair_orders[(order_date <= cutoff).to_numpy()]
-    evidence = recovery_actions(
-        before,
-        category_months[(month_start < cutoff.to_period("M").to_timestamp()).to_numpy()],
-        as_of=cutoff.date(),
-        config=replay,
-    ).evidence
+    evidence = _recovery_on(cutoff.date(), pair_orders, category_months, replay, peers).evidence
+    order_date = pd.to_datetime(pair_orders["order_date"])
     if evidence.empty:
         return pd.DataFrame({c: [] for c in OUTCOME_COLUMNS})
 
@@ -697,10 +896,57 @@ def backtest_outcomes(
     )
 
 
+def _recovery_on(
+    day: date,
+    pair_orders: pd.DataFrame,
+    category_months: pd.DataFrame,
+    config: RecoveryConfig,
+    peers: BuyingPeers | None,
+) -> RecoveryResult:
+    """``recovery_actions`` as a refresh run on ``day`` would see it: orders on or before
+    it, category and profile months before its month."""
+    _check_columns(pair_orders, PAIR_ORDER_COLUMNS, "pair_orders")
+    _check_columns(category_months, CATEGORY_MONTH_COLUMNS, "category_months")
+    month = pd.Timestamp(day).to_period("M").to_timestamp()
+    order_date = pd.to_datetime(pair_orders["order_date"])
+    month_start = pd.to_datetime(category_months["month_start"])
+    return recovery_actions(
+        pair_orders[(order_date <= pd.Timestamp(day)).to_numpy()],
+        category_months[(month_start < month).to_numpy()],
+        as_of=day,
+        config=config,
+        peers=None if peers is None else peers.before(month),
+    )
+
+
+def cycle_evidence(
+    pair_orders: pd.DataFrame,
+    category_months: pd.DataFrame,
+    *,
+    as_of: date,
+    peers: BuyingPeers,
+) -> pd.DataFrame:
+    """What ``peer_cycles`` reads about each pair, judged as a refresh on ``as_of`` would.
+
+    Takes the inputs of ``recovery_actions`` up to ``as_of`` or later (later orders and
+    months are left out, so one chunk loaded for a refresh also serves its replay) and the
+    peers whose seasons to use; their ``cycles`` are ignored. Returns one row per customer x
+    category: customer_id, category and the evidence columns ``peer_cycles`` reads. Per
+    customer like ``recovery_actions``, so chunks can be concatenated.
+    """
+    evidence = _recovery_on(
+        as_of, pair_orders, category_months, RecoveryConfig(), replace(peers, cycles=None)
+    ).evidence
+    columns = ["customer_id", "category", *_CYCLE_EVIDENCE]
+    if evidence.empty:
+        return pd.DataFrame({c: [] for c in columns})
+    return evidence.loc[:, columns]
+
+
 def fit_outcome_calibration(
     outcomes: pd.DataFrame,
     *,
-    horizon_days: int = 183,
+    horizon_days: int = REPLAY_DAYS,
     config: RecoveryConfig | None = None,
     min_outcomes: int = 50,
     prior_outcomes: float = 50.0,
@@ -891,6 +1137,47 @@ def _intensity_table(seasonality: pd.DataFrame, categories: list[str]) -> np.nda
     return table
 
 
+def _peer_intensity(
+    intensity: np.ndarray,
+    categories: list[str],
+    pair_keys: pd.DataFrame,
+    pair_category: np.ndarray,
+    peers: BuyingPeers,
+    category_months: pd.DataFrame,
+    as_of: date,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Intensity rows per category and per profile x category, and each pair's row.
+
+    Rows 0..C-1 are ``intensity`` (the categories over all accounts, in ``categories``
+    order); then C rows per profile, in the order of ``profile_seasonality``. A pair of a
+    customer without a profile, or of a category the profile table lacks, keeps its
+    category's row.
+    """
+    by_profile = profile_seasonality(peers, category_months, as_of=as_of)
+    profiles = pd.Index(sorted(by_profile["profile_id"].unique()))
+    n_categories = len(categories)
+    table = np.vstack([intensity, np.ones((len(profiles) * n_categories, 12))])
+    profile_row = profiles.get_indexer(by_profile["profile_id"])
+    category_row = pd.Index(categories).get_indexer(by_profile["category"])
+    known = category_row >= 0
+    table[
+        n_categories * (1 + profile_row[known]) + category_row[known],
+        by_profile["month"].to_numpy(dtype=int)[known] - 1,
+    ] = by_profile["intensity"].to_numpy(dtype=float)[known]
+    # Profile rows of categories absent from the profile table stay as the category's.
+    has_row = np.zeros(len(profiles) * n_categories, dtype=bool)
+    has_row[n_categories * profile_row[known] + category_row[known]] = True
+    missing = np.flatnonzero(~has_row)
+    table[n_categories + missing] = intensity[missing % n_categories]
+
+    profile_of = peers.customer_profiles.set_index("customer_id")["profile_id"]
+    pair_profile = profiles.get_indexer(pair_keys["customer_id"].map(profile_of))
+    pair_season = np.where(
+        pair_profile >= 0, n_categories * (1 + pair_profile) + pair_category, pair_category
+    )
+    return table, pair_season
+
+
 class _Calendar:
     """Season- and closure-adjusted time per pair: cumulative intensity by day.
 
@@ -898,7 +1185,8 @@ class _Calendar:
     the calendar's first day to the end of ``day``; variant 'calendar' is plain days,
     'season' slows down out of season, 'full' also stops while the customer is closed.
     Closed days are kept as intervals per customer and their seasonal time is subtracted,
-    so memory grows with the number of closures, not with pairs x days.
+    so memory grows with the number of closures, not with pairs x days. ``intensity`` has
+    one row per season (12 months); ``pair_row`` gives each pair's row in it.
     """
 
     def __init__(
@@ -907,7 +1195,7 @@ class _Calendar:
         last_day: int,
         intensity: np.ndarray,
         closures: dict[int, np.ndarray],
-        pair_category: np.ndarray,
+        pair_row: np.ndarray,
         pair_customer: np.ndarray,
         unseen_closures: dict[int, tuple[int, int]] | None = None,
     ) -> None:
@@ -917,7 +1205,7 @@ class _Calendar:
         self.season_cum = np.cumsum(intensity[:, month], axis=1)
         self.peak = intensity.max(axis=1)
         self.trough = intensity.min(axis=1)
-        self.pair_category = pair_category
+        self.pair_row = pair_row
         self.pair_customer = pair_customer
         customer, first, last, sign = _closed_intervals(days, closures, unseen_closures or {})
         order = np.argsort(customer, kind="stable")
@@ -938,7 +1226,7 @@ class _Calendar:
         if variant == "calendar":
             return day.astype(float)
         index = np.clip(day - self.first_day, 0, self.season_cum.shape[1] - 1)
-        row = self.pair_category[pair]
+        row = self.pair_row[pair]
         out = self.season_cum[row, index]
         if variant == "season" or not len(self.closed_first):
             return out
@@ -1060,10 +1348,15 @@ def _pair_evidence(
     *,
     use_stock_up: bool,
     judge_decline: bool = True,
+    prior_cv2: np.ndarray | float = _PRIOR_CV2,
+    prior_skip_share: np.ndarray | float = _PRIOR_SKIP_SHARE,
 ) -> pd.DataFrame:
     """Lapse and decline evidence per pair in one time scale (one row per pair index).
 
     With ``judge_decline`` false the decline columns are NaN (the account-level lapse).
+    ``prior_cv2`` and ``prior_skip_share`` (one value, or one per pair) are what a pair's
+    gap spread and share of skipped cycles are shrunk towards, with the weight of three and
+    of ten gaps.
     """
     same = np.r_[False, pair[1:] == pair[:-1]]
     gap = np.where(same, np.r_[0.0, np.diff(tau)], np.nan)
@@ -1130,12 +1423,11 @@ def _pair_evidence(
     core_var = core_gap.groupby(frame["pair"]).var(ddof=0).reindex(range(n_pairs)).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         core_cv2 = np.nan_to_num(core_var / core_mean**2, nan=0.25)
-    shape = (core_n + 3) / (core_n * core_cv2 + 3 * 0.25)
+    shape = (core_n + 3) / (core_n * core_cv2 + 3 * prior_cv2)
     scale = typical_gap / gamma_dist.median(shape)
-    # Share of skipped cycles: gaps over 1.7x the usual beyond what the spread explains,
-    # with a prior of 1 in 20.
+    # Share of skipped cycles: gaps over 1.7x the usual beyond what the spread explains.
     excess_long = np.maximum(long_gaps - m * gammaincc(shape, 1.7 * typical_gap / scale), 0)
-    skip_share = (excess_long + 0.5) / (m + 10)
+    skip_share = (excess_long + 10 * prior_skip_share) / (m + 10)
 
     stock_ratio = (stats["last_amount"] / stats["usual_amount"]).to_numpy()
     is_stock_up = use_stock_up & (stock_ratio >= config.stock_up_ratio)
@@ -1165,6 +1457,10 @@ def _pair_evidence(
             "sigma": sigma,
             "amount_sigma": amount_sigma,
             "gap_cv2": gap_cv2,
+            "n_gaps": m,
+            "core_gaps": core_n,
+            "core_cv2": np.where(core_n > 0, core_cv2, np.nan),
+            "excess_long_gaps": excess_long,
             "skip_share": skip_share,
             "stock_ratio": stock_ratio,
             "is_stock_up": is_stock_up,
@@ -1439,12 +1735,12 @@ def _decide(
     # months: a pair silent for two years is no early warning. Nor is a seasonal pair that
     # was only ever bought within one year: it has not shown that it comes back each season.
     pairs = np.arange(len(pair_keys))
-    category = calendar.pair_category
+    row = calendar.pair_row
     selling_days_since = (
         calendar.time(pairs, np.full(len(pairs), as_of_day), "season")
         - calendar.time(pairs, facts["last_day"].to_numpy(), "season")
-    ) / calendar.peak[category]
-    seasonal = calendar.trough[category] < _SEASONAL_TROUGH * calendar.peak[category]
+    ) / calendar.peak[row]
+    seasonal = calendar.trough[row] < _SEASONAL_TROUGH * calendar.peak[row]
     past_limit = days_since > config.max_days_since_last_order
     one_year_only = facts["last_day"].to_numpy() - facts["first_day"].to_numpy() < 365
     stale = np.where(

@@ -1,5 +1,8 @@
 """Python assets: categories, buying profiles, growth and recovery actions, opportunity sizing."""
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from dagster_dbt import get_asset_key_for_model
@@ -9,11 +12,15 @@ from ml.growth import growth_actions as compute_growth_actions
 from ml.opportunity import opportunity_summary as compute_opportunity_summary
 from ml.profiles import Profiles, build_profiles
 from ml.recovery import (
+    REPLAY_DAYS,
+    BuyingPeers,
     OutcomeCalibration,
     RecoveryConfig,
     RecoveryResult,
     backtest_outcomes,
+    cycle_evidence,
     fit_outcome_calibration,
+    peer_cycles,
 )
 from ml.recovery import recovery_actions as compute_recovery_actions
 from orchestration.dbt import warehouse_core, warehouse_marts
@@ -217,16 +224,35 @@ def growth_actions(context: AssetExecutionContext, longtail: LongtailSettings):
 
 def _recovery_in_chunks(
     con, chunk_customers: int, as_of, log
-) -> tuple[RecoveryResult, OutcomeCalibration]:
+) -> tuple[RecoveryResult, OutcomeCalibration, pd.DataFrame]:
     """Run recovery per bounded chunk of customers: each chunk's pair history is loaded alone,
     so memory follows the chunk size, not the number of order lines.
 
-    Two passes. The first replays every chunk half a year back and keeps only what each
-    judged pair then did (a few rows per pair); the scores' calibration is fitted once on all
-    of it. The second judges every chunk as of as-of and scores it with that calibration.
+    Buying profiles feed it (``ml.recovery.BuyingPeers``): a pair's season is its profile's
+    for the category, and its rhythm is shrunk towards how regularly the profile's buyers
+    of the category order. Three passes over the chunks, each keeping a few rows per pair.
+    The first pools the profiles' buying cycles as of as-of and as of the replay's cutoff.
+    The second replays every chunk half a year back and keeps what each judged pair then
+    did; the scores' calibration is fitted once on all of it. The third judges every chunk
+    as of as-of and scores it with that calibration. Returns the actions, the calibration
+    and the profiles' buying cycles (``ml.recovery.PEER_CYCLE_COLUMNS``).
     """
     category_months = read_frame(
         con, "select * from marts.category_months order by category, month_start"
+    )
+    peers = BuyingPeers(
+        customer_profiles=read_frame(
+            con, "select customer_id, profile_id from longtail.customer_profiles order by 1"
+        ),
+        profile_months=read_frame(
+            con,
+            "select p.profile_id, m.category, m.month_start, sum(m.net_amount) as net_amount, "
+            "count(distinct m.customer_id) as n_customers "
+            "from marts.customer_category_months as m "
+            "join longtail.customer_profiles as p using (customer_id) "
+            "group by p.profile_id, m.category, m.month_start "
+            "order by p.profile_id, m.category, m.month_start",
+        ),
     )
     customer_ids = [
         row[0]
@@ -254,11 +280,32 @@ def _recovery_in_chunks(
         finally:
             con.unregister("_chunk")
 
+    # How regular each profile's buyers of each category are, as of as-of and as of the
+    # replay's cutoff, so that the replay sees only what a refresh on the cutoff would.
+    cutoff = as_of - timedelta(days=REPLAY_DAYS)
+    now, then = [], []
+    for chunk in chunks:
+        orders = pair_orders(chunk)
+        now.append(cycle_evidence(orders, category_months, as_of=as_of, peers=peers))
+        then.append(cycle_evidence(orders, category_months, as_of=cutoff, peers=peers))
+    cycles = peer_cycles(pd.concat(now, ignore_index=True), peers.customer_profiles)
+    replay_cycles = peer_cycles(pd.concat(then, ignore_index=True), peers.customer_profiles)
+    log.info("recovery: buying cycles of %d profile x category pairs", len(cycles))
+
     outcomes = pd.concat(
-        [backtest_outcomes(pair_orders(chunk), category_months, as_of=as_of) for chunk in chunks],
+        [
+            backtest_outcomes(
+                pair_orders(chunk),
+                category_months,
+                as_of=as_of,
+                horizon_days=REPLAY_DAYS,
+                peers=replace(peers, cycles=replay_cycles),
+            )
+            for chunk in chunks
+        ],
         ignore_index=True,
     )
-    calibration = fit_outcome_calibration(outcomes)
+    calibration = fit_outcome_calibration(outcomes, horizon_days=REPLAY_DAYS)
     log.info(
         "recovery scores calibrated on the replay half a year back: %s outcomes per signal",
         calibration.n_outcomes,
@@ -268,7 +315,11 @@ def _recovery_in_chunks(
     for done, chunk in enumerate(chunks, start=1):
         parts.append(
             compute_recovery_actions(
-                pair_orders(chunk), category_months, as_of=as_of, config=config
+                pair_orders(chunk),
+                category_months,
+                as_of=as_of,
+                config=config,
+                peers=replace(peers, cycles=cycles),
             )
         )
         log.info(
@@ -282,11 +333,16 @@ def _recovery_in_chunks(
         accounts=pd.concat([p.accounts for p in parts], ignore_index=True),
         evidence=pd.concat([p.evidence for p in parts], ignore_index=True),
     )
-    return result, calibration
+    return result, calibration, cycles
 
 
 @asset(
-    deps=[_model("customer_category_orders"), _model("category_months")],
+    deps=[
+        buying_profiles,
+        _model("customer_category_orders"),
+        _model("category_months"),
+        _model("customer_category_months"),
+    ],
     group_name="models",
 )
 def recovery_actions(context: AssetExecutionContext, longtail: LongtailSettings):
@@ -294,11 +350,12 @@ def recovery_actions(context: AssetExecutionContext, longtail: LongtailSettings)
     revenue at risk; look-alikes (seasons, closed periods, stock-ups, volatility) set aside."""
     with connect(longtail.warehouse_path) as con:
         as_of = as_of_date(con)
-        result, calibration = _recovery_in_chunks(
+        result, calibration, cycles = _recovery_in_chunks(
             con, longtail.recovery_chunk_customers, as_of, context.log
         )
         write_table(con, "longtail.recovery_actions", result.actions)
         write_table(con, "longtail.recovery_calibration", calibration.to_frame())
+        write_table(con, "longtail.recovery_peer_cycles", cycles)
         write_table(con, "longtail.recovery_not_flagged", result.not_flagged)
         write_table(con, "longtail.recovery_accounts", result.accounts)
     return _actions_result(
@@ -311,14 +368,18 @@ def recovery_actions(context: AssetExecutionContext, longtail: LongtailSettings)
                 result.not_flagged.reason_code.value_counts().to_dict()
             ),
             "calibration_outcomes_per_signal": MetadataValue.json(calibration.n_outcomes),
+            "peer_cycles": _preview(cycles.sort_values("n_pairs", ascending=False), 20),
         },
     )
 
 
-@asset(deps=[growth_actions, recovery_actions, _model("category_ttm_revenue")], group_name="models")
+@asset(
+    deps=[growth_actions, recovery_actions, buying_profiles, _model("category_ttm_revenue")],
+    group_name="models",
+)
 def opportunity_summary(context: AssetExecutionContext, longtail: LongtailSettings):
-    """Growth and recovery money by category and overall, also as a share of trailing-twelve-
-    month revenue."""
+    """Growth and recovery money overall, by category and by buying profile, also as a share
+    of trailing-twelve-month revenue."""
     with connect(longtail.warehouse_path) as con:
         as_of = as_of_date(con)
         summary = compute_opportunity_summary(
@@ -326,6 +387,12 @@ def opportunity_summary(context: AssetExecutionContext, longtail: LongtailSettin
             read_frame(con, "select * from longtail.recovery_actions"),
             read_frame(con, "select category, ttm_revenue from marts.category_ttm_revenue"),
             as_of=as_of,
+            customer_profiles=read_frame(
+                con,
+                "select p.customer_id, p.profile_id, p.profile_name, c.ttm_revenue "
+                "from longtail.customer_profiles as p "
+                "join marts.customers as c using (customer_id) order by p.customer_id",
+            ),
         )
         write_table(con, "longtail.opportunity_summary", summary)
     overall = summary[summary.scope == "overall"].iloc[0]

@@ -151,15 +151,15 @@ def recovery_actions_valid(longtail: LongtailSettings) -> AssetCheckResult:
 
 @asset_check(asset=opportunity_summary, blocking=True)
 def opportunity_summary_valid(longtail: LongtailSettings) -> AssetCheckResult:
-    """One overall row, categories unique, money finite and non-negative."""
+    """One overall row, categories and profiles unique, money finite and non-negative."""
     with connect(longtail.warehouse_path, read_only=True) as con:
         frame = read_frame(con, "select * from longtail.opportunity_summary")
     outcome = v.validate(
         "opportunity_summary",
         frame.assign(is_overall=frame["scope"] == "overall"),
         v.required_columns(CONTRACT_COLUMNS["opportunity_summary"])
-        + v.unique_key(["scope", "category"])
-        + v.in_set("scope", ["overall", "category"])
+        + v.unique_key(["scope", "category", "profile_id"])
+        + v.in_set("scope", ["overall", "category", "profile"])
         + v.between("growth_annual_revenue", 0, MAX_MONEY)
         + v.between("recovery_annual_revenue_at_risk", 0, MAX_MONEY)
         + v.between("total_opportunity", 0, MAX_MONEY)

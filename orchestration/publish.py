@@ -59,6 +59,8 @@ CONTRACT_COLUMNS: dict[str, list[str]] = {
     "opportunity_summary": [
         "scope",
         "category",
+        "profile_id",
+        "profile_name",
         "growth_annual_revenue",
         "recovery_annual_revenue_at_risk",
         "total_opportunity",
@@ -94,8 +96,9 @@ PUBLISHED_TABLES: dict[str, str] = {
         "select * from longtail.recovery_calibration order by signal, evidence, probability"
     ),
     "opportunity_summary": (
-        "select * from longtail.opportunity_summary "
-        "order by scope = 'category', category nulls first"
+        "select * from longtail.opportunity_summary order by "
+        "case scope when 'overall' then 0 when 'category' then 1 else 2 end, "
+        "category, profile_id nulls last"
     ),
     "products": (
         "select product_id, product_name, category, category_source, category_reason, "

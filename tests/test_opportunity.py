@@ -154,3 +154,54 @@ def test_ttm_revenue_must_be_known_and_one_row_per_category():
 def test_as_of_must_be_a_date_not_a_timestamp():
     with pytest.raises(ValueError, match="as_of must be a datetime.date"):
         opportunity_summary(GROWTH, RECOVERY, TTM, as_of=datetime.datetime(2011, 12, 9))
+
+
+def test_profile_rows_sum_each_profiles_accounts_against_their_ttm_revenue():
+    profiles = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c2", "c4"],
+            "profile_id": [1, 2, 1],
+            "profile_name": ["café-like", "pub-like", "café-like"],
+            "ttm_revenue": [1000.0, 400.0, 600.0],
+        }
+    )
+
+    summary = opportunity_summary(GROWTH, RECOVERY, TTM, as_of=AS_OF, customer_profiles=profiles)
+
+    rows = summary[summary["scope"] == "profile"]
+    # Largest total first: pub-like 210, café-like 190, no profile 80.
+    assert list(rows["profile_name"]) == ["pub-like", "café-like", "no profile"]
+    assert rows["category"].isna().all()
+    pub, cafe, none = (row for _, row in rows.iterrows())
+    # c1 (profile 1): growth 100 + 50, recovery 40; TTM of c1 and c4 (no action) 1,600.
+    assert cafe["profile_id"] == 1
+    assert cafe["growth_annual_revenue"] == pytest.approx(150.0)
+    assert cafe["recovery_annual_revenue_at_risk"] == pytest.approx(40.0)
+    assert cafe["ttm_revenue"] == pytest.approx(1600.0)
+    assert cafe["total_share_of_ttm"] == pytest.approx(190.0 / 1600.0)
+    assert (cafe["n_growth_actions"], cafe["n_recovery_actions"], cafe["n_customers"]) == (2, 1, 1)
+    # c2: growth 200, recovery 10 (expected 10 x 1.0).
+    assert pub["total_opportunity"] == pytest.approx(210.0)
+    assert pub["recovery_expected_value"] == pytest.approx(10.0)
+    # c3 has no profile: its 80 of recovery is kept in a row of its own, with no TTM share.
+    assert pd.isna(none["profile_id"])
+    assert none["recovery_annual_revenue_at_risk"] == pytest.approx(80.0)
+    assert pd.isna(none["total_share_of_ttm"])
+    # Profiles split the same money as the overall row.
+    overall = summary.iloc[0]
+    assert rows["total_opportunity"].sum() == pytest.approx(overall["total_opportunity"])
+    assert summary.loc[summary["scope"] != "profile", "profile_id"].isna().all()
+
+
+def test_customer_profiles_with_two_rows_for_one_customer_are_refused():
+    profiles = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c1"],
+            "profile_id": [1, 2],
+            "profile_name": ["a", "b"],
+            "ttm_revenue": [1.0, 1.0],
+        }
+    )
+
+    with pytest.raises(ValueError, match="customer_id 'c1' appears more than once"):
+        opportunity_summary(GROWTH, RECOVERY, TTM, as_of=AS_OF, customer_profiles=profiles)

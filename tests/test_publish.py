@@ -31,7 +31,9 @@ TABLES = {
     "longtail.recovery_calibration": (
         "select 'lapsed' as signal, 1.0 as evidence, 0.5 as probability"
     ),
-    "longtail.opportunity_summary": "select 'overall' as scope, null as category",
+    "longtail.opportunity_summary": (
+        "select 'overall' as scope, null as category, null as profile_id"
+    ),
     "longtail.call_lists": "select 'r1' as rep, 1 as position",
     "longtail.action_status": "select 'c1' as customer_id, 'a1' as action_id",
     "longtail.lift": "select 'no earlier publish' as note",

@@ -1,12 +1,20 @@
 """Recovery actions on tiny hand-made histories: real losses flagged, look-alikes held."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ml.recovery import RecoveryConfig, category_seasonality, recovery_actions
+from ml.recovery import (
+    BuyingPeers,
+    RecoveryConfig,
+    category_seasonality,
+    peer_cycles,
+    profile_seasonality,
+    recovery_actions,
+)
 
 AS_OF = date(2025, 6, 30)
 
@@ -124,6 +132,147 @@ def test_summer_category_in_winter_is_not_lost():
 
     assert result.actions.empty
     assert _row(result.not_flagged, "E", "Ice Cream")["reason_code"] == "seasonal"
+
+
+def _opposite_season_peers(buyers: int) -> tuple[pd.DataFrame, BuyingPeers]:
+    """Heating Fuel sold all year overall: profile 1 buys it October to March, profile 2
+    April to September, each with ``buyers`` buyers a month in its season."""
+    months = pd.date_range("2023-01-01", "2025-06-01", freq="MS")
+    winter = [m for m in months if m.month >= 10 or m.month <= 3]
+    summer = [m for m in months if 4 <= m.month <= 9]
+    category_months = pd.DataFrame(
+        {
+            "category": "Heating Fuel",
+            "month_start": months.date,
+            "net_amount": 1000.0,
+            "n_customers": buyers,
+        }
+    )
+    profile_months = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "profile_id": profile,
+                    "category": "Heating Fuel",
+                    "month_start": [m.date() for m in season],
+                    "net_amount": 1000.0,
+                    "n_customers": buyers,
+                }
+            )
+            for profile, season in ((1, winter), (2, summer))
+        ],
+        ignore_index=True,
+    )
+    customer_profiles = pd.DataFrame({"customer_id": ["W", "S"], "profile_id": [1, 2]})
+    return category_months, BuyingPeers(customer_profiles, profile_months)
+
+
+def test_winter_buyer_silent_in_summer_is_lost_unless_its_peers_buy_only_in_winter():
+    days = [
+        d for d in _every(date(2023, 10, 2), date(2025, 3, 28), 7) if d.month >= 10 or d.month <= 3
+    ]
+    orders = _orders("W", "Heating Fuel", days, 150.0)
+    category_months, peers = _opposite_season_peers(buyers=200)
+
+    alone = recovery_actions(orders, category_months, as_of=AS_OF)
+    with_peers = recovery_actions(orders, category_months, as_of=AS_OF, peers=peers)
+
+    # Over all accounts the category sells every month, so 13 silent weeks are a loss ...
+    assert _row(alone.actions, "W", "Heating Fuel")["signal"] == "lapsed"
+    # ... but the accounts of W's profile buy it only in winter: W is between seasons.
+    assert with_peers.actions.empty
+    assert _row(with_peers.not_flagged, "W", "Heating Fuel")["reason_code"] == "seasonal"
+
+
+def test_profile_season_counts_by_its_buyers_and_few_buyers_follow_the_category():
+    category_months, peers = _opposite_season_peers(buyers=20)
+    overall = category_seasonality(category_months, as_of=AS_OF)
+
+    table = profile_seasonality(peers, category_months, as_of=AS_OF)
+
+    winter = table[table["profile_id"] == 1].set_index("month")
+    # 20 buyers in each of the 15 winter months over a 30-month span: 10 a month on average,
+    # so the profile's own shape counts 10 / (10 + 20) and the flat category the rest.
+    assert winter["profile_weight"].iloc[0] == pytest.approx(10 / 30)
+    assert winter["intensity"].mean() == pytest.approx(1.0)
+    assert winter.loc[1, "intensity"] > 1.5 > 0.5 > winter.loc[7, "intensity"]
+    assert overall["intensity"].max() == pytest.approx(1.0)
+    few = replace(peers, prior_buyers=1e6)
+    flat = profile_seasonality(few, category_months, as_of=AS_OF)
+    assert flat["intensity"].to_numpy() == pytest.approx(1.0, abs=1e-4)
+
+
+def _few_gap_wine_buyer() -> tuple[pd.DataFrame, pd.DataFrame, BuyingPeers]:
+    """Customer X bought Wine five times, every 14 days, then nothing for 56 days (4
+    cycles), while still buying Bread weekly; X is in profile 1."""
+    first = AS_OF - timedelta(days=112)
+    orders = pd.concat(
+        [
+            _orders("X", "Wine", _every(first, first + timedelta(days=56), 14), 100.0),
+            _orders("X", "Bread", _every(AS_OF - timedelta(days=413), AS_OF, 7), 50.0),
+        ],
+        ignore_index=True,
+    )
+    months = _flat_months(["Bread", "Wine"])
+    profiles = pd.DataFrame({"customer_id": ["X"], "profile_id": [1]})
+    return orders, months, BuyingPeers(profiles, months.assign(profile_id=1))
+
+
+def _wine_cycles(prior_cv2: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "profile_id": [1],
+            "category": ["Wine"],
+            "prior_cv2": [prior_cv2],
+            "prior_skip_share": [0.05],
+            "n_pairs": [100],
+        }
+    )
+
+
+def test_a_pair_with_few_gaps_is_judged_by_how_regular_its_profiles_buyers_are():
+    orders, months, peers = _few_gap_wine_buyer()
+
+    fixed = recovery_actions(orders, months, as_of=AS_OF, peers=peers)
+    regular = recovery_actions(
+        orders, months, as_of=AS_OF, peers=replace(peers, cycles=_wine_cycles(0.05))
+    )
+    irregular = recovery_actions(
+        orders, months, as_of=AS_OF, peers=replace(peers, cycles=_wine_cycles(1.0))
+    )
+
+    # Four gaps of its own say little: the fixed prior (0.25) barely flags four silent
+    # cycles, peers who order like clockwork make them a clear loss, and peers whose gaps
+    # vary as much as their mean make them an ordinary pause.
+    scores = [_row(r.evidence, "X", "Wine")["score"] for r in (regular, fixed, irregular)]
+    assert scores[0] > scores[1] > scores[2]
+    assert _row(regular.actions, "X", "Wine")["signal"] == "lapsed"
+    assert irregular.actions[irregular.actions["category"] == "Wine"].empty
+
+
+def test_peer_cycles_pool_pairs_with_enough_gaps_and_shrink_towards_the_category():
+    evidence = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "category": "Wine",
+            "e_n_gaps": [10, 10, 20, 10, 3],
+            "e_core_gaps": [10, 10, 20, 10, 3],
+            "e_core_cv2": [0.1, 0.3, 0.2, 0.9, 5.0],
+            "e_excess_long_gaps": [1.0, 0.0, 2.0, 0.0, 3.0],
+        }
+    )
+    profiles = pd.DataFrame({"customer_id": list("abcde"), "profile_id": [1, 1, 1, 2, 2]})
+
+    cycles = peer_cycles(evidence, profiles, min_gaps=8, prior_pairs=2).set_index("profile_id")
+
+    # e has 3 gaps and does not speak. Category: median cv2 of a-d 0.25, skip 3 / 50 =
+    # 0.06, over 4 pairs: shrunk with weight 2 towards 0.25 and 0.05: 0.25 and 0.0567.
+    # Profile 1 (a-c): median 0.2, skip 3 / 40, 3 pairs -> (3 x 0.2 + 2 x 0.25) / 5.
+    assert cycles.loc[1, "n_pairs"] == 3
+    assert cycles.loc[1, "prior_cv2"] == pytest.approx((3 * 0.2 + 2 * 0.25) / 5)
+    assert cycles.loc[1, "prior_skip_share"] == pytest.approx((3 * 3 / 40 + 2 * 0.17 / 3) / 5)
+    # Profile 2 (d alone): 0.9, pulled two thirds of the way back to the category.
+    assert cycles.loc[2, "prior_cv2"] == pytest.approx((0.9 + 2 * 0.25) / 3)
 
 
 def test_school_closed_every_summer_is_not_lost_in_august():

@@ -51,6 +51,8 @@ CONTRACT = {
     "opportunity_summary": [
         "scope",
         "category",
+        "profile_id",
+        "profile_name",
         "growth_annual_revenue",
         "recovery_annual_revenue_at_risk",
         "total_opportunity",
@@ -169,6 +171,9 @@ def test_actions_are_found_and_sized(refreshed):
     assert growth.reason.str.len().min() > 10
     overall = published(refreshed, "select * from opportunity_summary where scope = 'overall'")
     assert len(overall) == 1 and overall.total_opportunity.iloc[0] > 0
+    by_profile = published(refreshed, "select * from opportunity_summary where scope = 'profile'")
+    assert set(by_profile.profile_id.dropna()) <= set(profiles.profile_id)
+    assert by_profile.total_opportunity.sum() == pytest.approx(overall.total_opportunity.iloc[0])
     checks = json.loads(published(refreshed, "select check_results from run_log").iloc[-1, 0])
     assert checks and all(c["passed"] for c in checks)
 
