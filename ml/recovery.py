@@ -210,7 +210,10 @@ class RecoveryConfig:
     min_orders: orders a pair needs before its rhythm counts as a habit; pairs with at most
         ``one_off_orders`` orders are one-off buys and never flagged.
     min_history_days: days between a pair's first order and as-of before it can be judged.
-    min_score: flag a pair when its calibrated score reaches this (0..1).
+    min_score: flag a pair when its calibrated score reaches this (0..1). At 0.75 the
+        simulated flags just above it are right about 80% of the time; on six simulated
+        seeds 0.8 flagged 3% fewer pairs and missed 0.85 recall of detectable defections
+        on one (0.845).
     min_cycles_overdue: a lapse needs at least this many expected gaps since the last order.
     stock_up_ratio: a last order this many times the pair's median order counts as a
         stock-up and pushes the expected next order out in proportion.
@@ -242,7 +245,7 @@ class RecoveryConfig:
     min_orders: int = 4
     one_off_orders: int = 2
     min_history_days: int = 90
-    min_score: float = 0.8
+    min_score: float = 0.75
     min_cycles_overdue: float = 1.5
     stock_up_ratio: float = 2.0
     max_decline_ratio: float = 0.6
