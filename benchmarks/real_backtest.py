@@ -106,23 +106,29 @@ def recovery_backtest(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 def recovery_self_calibration(con: duckdb.DuckDBPyConnection, bands: list[float]) -> dict:
     """Self-calibrated recovery scores against what happened, on the warehouse's own inputs.
 
-    Replays recovery as of AS_OF - HORIZON_DAYS on the refresh's pair orders and category
-    months (``ml.recovery.backtest_outcomes``), fits the outcome map on what followed up to
-    AS_OF, and scores the AS_OF flags with it. Each flag's outcome is the map's own: it
-    bought nothing, or under half its spend of the 365 days before AS_OF scaled to the
-    horizon, over the HORIZON_DAYS after AS_OF. Returns the fit's candidates and, per
-    score (the simulator map and the self-calibrated one), the reliability table by band,
-    the Brier score and how many scores are >= 0.99.
+    Replays recovery as of AS_OF - HORIZON_DAYS on the refresh's pair orders, category
+    months and buying profiles, as the refresh does (``ml.recovery.backtest_outcomes``),
+    fits the outcome map on what followed up to AS_OF, and scores the AS_OF flags with it.
+    Each flag's outcome is the map's own: it bought nothing, or under half its spend of the
+    365 days before AS_OF scaled to the horizon, over the HORIZON_DAYS after AS_OF. Returns
+    the fit's candidates and, per score (the simulator map and the self-calibrated one), the
+    reliability table by band, the Brier score and how many scores are >= 0.99.
     """
+    from dataclasses import replace
+    from datetime import timedelta
+
     import numpy as np
     import pandas as pd
 
     from ml.recovery import (
         RecoveryConfig,
         backtest_outcomes,
+        cycle_evidence,
         fit_outcome_calibration,
+        peer_cycles,
         recovery_actions,
     )
+    from orchestration.assets import buying_peers
 
     pair_orders = con.execute(
         "select customer_id, category, order_date, net_amount::double as net_amount "
@@ -133,14 +139,28 @@ def recovery_self_calibration(con: duckdb.DuckDBPyConnection, bands: list[float]
         "from marts.category_months order by category, month_start"
     ).df()
     as_of = pd.Timestamp(AS_OF).date()
-    outcomes = backtest_outcomes(pair_orders, category_months, as_of=as_of)
+    profiles = buying_peers(con)
+
+    def peers_on(day):
+        """The refresh's profiles with their buying cycles pooled as of ``day``."""
+        evidence = cycle_evidence(pair_orders, category_months, as_of=day, peers=profiles)
+        return replace(profiles, cycles=peer_cycles(evidence, profiles.customer_profiles))
+
+    def replay(lag_days: int) -> pd.DataFrame:
+        return backtest_outcomes(
+            pair_orders,
+            category_months,
+            as_of=as_of,
+            lag_days=lag_days,
+            peers=peers_on(as_of - timedelta(days=lag_days)),
+        )
+
+    peers = peers_on(as_of)
+    outcomes = replay(HORIZON_DAYS)
     # The same season a year earlier as well: this retailer's accounts come back before
     # Christmas, which a replay six months back never sees.
-    pooled = pd.concat(
-        [outcomes, backtest_outcomes(pair_orders, category_months, as_of=as_of, lag_days=365)],
-        ignore_index=True,
-    )
-    shipped = recovery_actions(pair_orders, category_months, as_of=as_of).actions
+    pooled = pd.concat([outcomes, replay(365)], ignore_index=True)
+    shipped = recovery_actions(pair_orders, category_months, as_of=as_of, peers=peers).actions
     flags = shipped[["customer_id", "category", "score"]].rename(
         columns={"score": "score_simulator"}
     )
@@ -151,6 +171,7 @@ def recovery_self_calibration(con: duckdb.DuckDBPyConnection, bands: list[float]
             category_months,
             as_of=as_of,
             config=RecoveryConfig(outcome_calibration=calibration),
+            peers=peers,
         ).actions
         flags = flags.merge(
             calibrated[["customer_id", "category", "score"]].rename(

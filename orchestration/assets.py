@@ -222,6 +222,25 @@ def growth_actions(context: AssetExecutionContext, longtail: LongtailSettings):
     )
 
 
+def buying_peers(con) -> BuyingPeers:
+    """Each customer's buying profile and every profile's category months, summed in DuckDB
+    from the profiles asset's assignments and ``marts.customer_category_months``."""
+    return BuyingPeers(
+        customer_profiles=read_frame(
+            con, "select customer_id, profile_id from longtail.customer_profiles order by 1"
+        ),
+        profile_months=read_frame(
+            con,
+            "select p.profile_id, m.category, m.month_start, sum(m.net_amount) as net_amount, "
+            "count(distinct m.customer_id) as n_customers "
+            "from marts.customer_category_months as m "
+            "join longtail.customer_profiles as p using (customer_id) "
+            "group by p.profile_id, m.category, m.month_start "
+            "order by p.profile_id, m.category, m.month_start",
+        ),
+    )
+
+
 def _recovery_in_chunks(
     con, chunk_customers: int, as_of, log
 ) -> tuple[RecoveryResult, OutcomeCalibration, pd.DataFrame]:
@@ -240,20 +259,7 @@ def _recovery_in_chunks(
     category_months = read_frame(
         con, "select * from marts.category_months order by category, month_start"
     )
-    peers = BuyingPeers(
-        customer_profiles=read_frame(
-            con, "select customer_id, profile_id from longtail.customer_profiles order by 1"
-        ),
-        profile_months=read_frame(
-            con,
-            "select p.profile_id, m.category, m.month_start, sum(m.net_amount) as net_amount, "
-            "count(distinct m.customer_id) as n_customers "
-            "from marts.customer_category_months as m "
-            "join longtail.customer_profiles as p using (customer_id) "
-            "group by p.profile_id, m.category, m.month_start "
-            "order by p.profile_id, m.category, m.month_start",
-        ),
-    )
+    peers = buying_peers(con)
     customer_ids = [
         row[0]
         for row in con.execute(
