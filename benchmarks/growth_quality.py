@@ -18,8 +18,11 @@ replay model), with the capped hand-set score, an isotonic map of it and the rep
 comparison; then the published actions of both kinds, their score distributions and how many
 of each make the top 500 by expected revenue x score.
 Simulated data (ml/simulate.py), seeds 0-2 by default: the same, plus popularity within each
-customer's true simulated type (which Longtail is not given) and an oracle that ranks by the
-simulator's own adoption weights, when they can be rebuilt from its code. The simulator
+customer's true simulated type (which Longtail is not given), an oracle that ranks by the
+simulator's own adoption weights, when they can be rebuilt from its code, and the ceiling
+from the basket: gradient boosting taught those planted weights for every candidate
+(cross-fitted by customer) from what the order lines show, an upper bound for any model
+that, like Longtail, sees only the basket (``observable_ceiling``). The simulator
 plants no under-buying, so its under-buying figures only say how its accounts' ordering
 happens to close such gaps.
 
@@ -465,6 +468,10 @@ def evaluate(
             oracle_weights, on=["customer_id", "category"], how="left"
         )
         rows["oracle (planted weights)"] = score(ranked(candidates, candidates["weight"]))
+        ceiling = observable_ceiling(
+            customers, customer_category, candidates, as_of=as_of, config=config
+        )
+        rows["ceiling from the basket"] = score(ranked(candidates, ceiling))
     als_started = time.perf_counter()
     rows["ALS (implicit)"] = score(als_ranking(customers, customer_category))
     als_seconds = time.perf_counter() - als_started
@@ -481,6 +488,57 @@ def evaluate(
         "seconds": seconds,
         "als_seconds": als_seconds,
     }
+
+
+def observable_ceiling(
+    customers: pd.DataFrame,
+    customer_category: pd.DataFrame,
+    candidates: pd.DataFrame,
+    *,
+    as_of: date,
+    config: GrowthConfig,
+) -> pd.Series:
+    """How well the planted adoption weights can be told from what the order lines show.
+
+    candidates: Longtail's whitespace candidates with the simulator's ``weight``. Gradient
+    boosting learns each candidate's share of its customer's total planted weight (the
+    chance it is the one picked) from the categories the customer owns, the candidate
+    category and Longtail's adoption features, cross-fitted over five folds of customers:
+    far more supervision than the few hundred first purchases a refresh learns from, so
+    its ranking is an upper bound for any model of the basket. Returns one value per row
+    of ``candidates``.
+    """
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.model_selection import GroupKFold
+
+    features = candidates[["customer_id", "category"]].merge(
+        adoption_features(customers, customer_category, at=as_of, config=config),
+        on=["customer_id", "category"],
+        how="left",
+    )
+    owned = (
+        pd.crosstab(customer_category["customer_id"], customer_category["category"])
+        .gt(0)
+        .astype(float)
+    )
+    x = np.hstack(
+        [
+            owned.reindex(candidates["customer_id"]).fillna(0.0).to_numpy(),
+            pd.get_dummies(candidates["category"]).to_numpy(dtype=float),
+            features[list(ADOPTION_FEATURES)].to_numpy(dtype=float),
+        ]
+    )
+    weight = candidates["weight"].to_numpy(dtype=float)
+    share = weight / candidates.groupby("customer_id")["weight"].transform("sum").to_numpy()
+    customer = pd.factorize(candidates["customer_id"])[0]
+    predicted = np.zeros(len(candidates))
+    for train, test in GroupKFold(n_splits=5).split(x, share, customer):
+        model = HistGradientBoostingRegressor(
+            max_iter=300, learning_rate=0.1, max_leaf_nodes=31, random_state=0
+        )
+        predicted[test] = model.fit(x[train], share[train]).predict(x[test])
+    return pd.Series(predicted, index=candidates.index)
 
 
 def print_rows(rows: dict[str, tuple[float, float]]) -> None:
@@ -847,7 +905,13 @@ def simulated_section(seeds: list[int]) -> None:
         print_rows(result["rows"])
         longtail = result["rows"]["longtail"][0]
         true_type = result["rows"]["true-type popularity"][0]
-        print(f"  longtail / true-type precision@3: {longtail / true_type:.2f}")
+        ceiling = result["rows"]["ceiling from the basket"][0]
+        oracle = result["rows"]["oracle (planted weights)"][0]
+        print(
+            f"  precision@3 / true-type popularity: longtail {longtail / true_type:.2f}, "
+            f"ceiling from the basket {ceiling / true_type:.2f}, "
+            f"planted weights {oracle / true_type:.2f}"
+        )
         print_calibration(result)
         # The simulator plants no under-buying: the outcome rate is only what its accounts'
         # ordering happens to produce.
