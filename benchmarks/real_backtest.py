@@ -114,7 +114,6 @@ def recovery_self_calibration(con: duckdb.DuckDBPyConnection, bands: list[float]
     the fit's candidates and, per score (the simulator map and the self-calibrated one), the
     reliability table by band, the Brier score and how many scores are >= 0.99.
     """
-    from dataclasses import replace
     from datetime import timedelta
 
     import numpy as np
@@ -125,7 +124,6 @@ def recovery_self_calibration(con: duckdb.DuckDBPyConnection, bands: list[float]
         backtest_outcomes,
         cycle_evidence,
         fit_outcome_calibration,
-        peer_cycles,
         recovery_actions,
     )
     from orchestration.assets import buying_peers
@@ -143,8 +141,9 @@ def recovery_self_calibration(con: duckdb.DuckDBPyConnection, bands: list[float]
 
     def peers_on(day):
         """The refresh's profiles with their buying cycles pooled as of ``day``."""
-        evidence = cycle_evidence(pair_orders, category_months, as_of=day, peers=profiles)
-        return replace(profiles, cycles=peer_cycles(evidence, profiles.customer_profiles))
+        return profiles.with_cycles(
+            cycle_evidence(pair_orders, category_months, as_of=day, peers=profiles)
+        )
 
     def replay(lag_days: int) -> pd.DataFrame:
         return backtest_outcomes(

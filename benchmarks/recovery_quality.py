@@ -21,7 +21,6 @@ import argparse
 import logging
 import sys
 import time
-from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -52,7 +51,6 @@ from ml.recovery import (  # noqa: E402
     calibration_candidates,
     cycle_evidence,
     fit_outcome_calibration,
-    peer_cycles,
     recovery_actions,
 )
 from ml.simulate import simulate  # noqa: E402
@@ -182,8 +180,7 @@ def with_cycles(
     peers: BuyingPeers, pair_orders: pd.DataFrame, category_months: pd.DataFrame, as_of: date
 ) -> BuyingPeers:
     """``peers`` with the profiles' buying cycles pooled as of ``as_of``, as the refresh does."""
-    evidence = cycle_evidence(pair_orders, category_months, as_of=as_of, peers=peers)
-    return replace(peers, cycles=peer_cycles(evidence, peers.customer_profiles))
+    return peers.with_cycles(cycle_evidence(pair_orders, category_months, as_of=as_of, peers=peers))
 
 
 def build_inputs(con: duckdb.DuckDBPyConnection, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:

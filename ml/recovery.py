@@ -354,6 +354,11 @@ class BuyingPeers:
         if self.cycles is not None:
             _check_columns(self.cycles, PEER_CYCLE_COLUMNS, "cycles")
 
+    def with_cycles(self, evidence: pd.DataFrame) -> BuyingPeers:
+        """The same peers with their buying cycles pooled from ``evidence`` (the rows of
+        ``cycle_evidence``, from one call or chunks concatenated; see ``peer_cycles``)."""
+        return replace(self, cycles=peer_cycles(evidence, self.customer_profiles))
+
     def before(self, month: pd.Timestamp) -> BuyingPeers:
         """The same peers with only the months before ``month`` (for a replay)."""
         month_start = pd.to_datetime(self.profile_months["month_start"])

@@ -1,6 +1,5 @@
 """Python assets: categories, buying profiles, growth and recovery actions, opportunity sizing."""
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pandas as pd
@@ -20,7 +19,6 @@ from ml.recovery import (
     backtest_outcomes,
     cycle_evidence,
     fit_outcome_calibration,
-    peer_cycles,
 )
 from ml.recovery import recovery_actions as compute_recovery_actions
 from orchestration.dbt import warehouse_core, warehouse_marts
@@ -294,9 +292,9 @@ def _recovery_in_chunks(
         orders = pair_orders(chunk)
         now.append(cycle_evidence(orders, category_months, as_of=as_of, peers=peers))
         then.append(cycle_evidence(orders, category_months, as_of=cutoff, peers=peers))
-    cycles = peer_cycles(pd.concat(now, ignore_index=True), peers.customer_profiles)
-    replay_cycles = peer_cycles(pd.concat(then, ignore_index=True), peers.customer_profiles)
-    log.info("recovery: buying cycles of %d profile x category pairs", len(cycles))
+    peers_now = peers.with_cycles(pd.concat(now, ignore_index=True))
+    peers_then = peers.with_cycles(pd.concat(then, ignore_index=True))
+    log.info("recovery: buying cycles of %d profile x category pairs", len(peers_now.cycles))
 
     outcomes = pd.concat(
         [
@@ -305,7 +303,7 @@ def _recovery_in_chunks(
                 category_months,
                 as_of=as_of,
                 horizon_days=REPLAY_DAYS,
-                peers=replace(peers, cycles=replay_cycles),
+                peers=peers_then,
             )
             for chunk in chunks
         ],
@@ -325,7 +323,7 @@ def _recovery_in_chunks(
                 category_months,
                 as_of=as_of,
                 config=config,
-                peers=replace(peers, cycles=cycles),
+                peers=peers_now,
             )
         )
         log.info(
@@ -339,7 +337,7 @@ def _recovery_in_chunks(
         accounts=pd.concat([p.accounts for p in parts], ignore_index=True),
         evidence=pd.concat([p.evidence for p in parts], ignore_index=True),
     )
-    return result, calibration, cycles
+    return result, calibration, peers_now.cycles
 
 
 @asset(
