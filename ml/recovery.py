@@ -20,11 +20,13 @@ pair is really lost or declining, and pairs are flagged on it. The score publish
 instead come from the firm's own data: ``backtest_outcomes`` replays recovery half a year
 back and records which candidates then bought nothing or much less, and
 ``fit_outcome_calibration`` turns those outcomes into ``RecoveryConfig.outcome_calibration``.
-Seasonality is the category's over all accounts or, given the customers' buying profiles
-(``BuyingPeers``), the profile's for the category shrunk towards it: a gift shop and a
-garden centre need not sell the same category in the same months. Everything else is
-computed per customer, so calling these on chunks of customers gives the same rows as one
-call.
+Buying profiles feed the judgement when given (``BuyingPeers``): a pair's season is its
+profile's for the category, shrunk towards the category's over all accounts (a gift shop and
+a garden centre need not sell the same category in the same months), and a pair with few
+gaps of its own is shrunk towards how regularly the profile's buyers of the category order
+(``peer_cycles``, pooled over all customers beforehand) rather than one fixed prior. Apart
+from those two inputs and category seasonality everything is computed per customer, so
+calling these on chunks of customers gives the same rows as one call.
 """
 
 from __future__ import annotations
@@ -663,8 +665,10 @@ def recovery_actions(
     category_months: one row per category x month over all customers up to as-of:
         category, month_start, net_amount, n_customers. Only used for seasonality.
     peers: when given, a pair's season is its buying profile's for the category
-        (``profile_seasonality``) rather than the category's over all accounts; a customer
-        without a profile keeps the category's.
+        (``profile_seasonality``) rather than the category's over all accounts, and with
+        ``peers.cycles`` its gap spread and skipped-cycle share are shrunk towards its
+        profile's for the category; a customer without a profile keeps the category's
+        season and the fixed priors.
     Returns a ``RecoveryResult``; see its docstring for the grain of each frame.
     """
     config = config or RecoveryConfig()
