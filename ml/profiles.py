@@ -323,7 +323,8 @@ def _profile_names(
         top = [c for c in above.index[: config.n_defining_categories] if above[c] > 1e-9]
         if top:
             first = top[0].split()[0]
-            theme = first if len(top) == 1 else f"{first} & {top[1].split()[0].lower()}"
+            # Each category keeps its own capitals: "Toys & Christmas", not "christmas".
+            theme = first if len(top) == 1 else f"{first} & {top[1].split()[0]}"
             if len(top) > 1 and top[1].split()[0].lower() == first.lower():
                 theme = first
         else:

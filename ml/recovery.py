@@ -796,6 +796,7 @@ def recovery_actions(
         evidence[name]["account_cycles"] = account[account_scale]["cycles"].to_numpy()[
             pair_customer
         ]
+        evidence[name]["account_days_since"] = (as_of_day - account_last)[pair_customer]
         evidence[name]["z_lapse"] = pair_log_odds
         evidence[name]["z_account"] = account_log_odds
 
@@ -1686,15 +1687,18 @@ def _calibrated(z: np.ndarray, knots: tuple[tuple[float, ...], tuple[float, ...]
     return np.where(np.isnan(z), 0.0, score)
 
 
-def _score(evidence: pd.DataFrame, config: RecoveryConfig) -> tuple[np.ndarray, np.ndarray]:
+def _score(
+    evidence: pd.DataFrame, config: RecoveryConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calibrated scores per pair: its own lapse, its account's lapse and its decline, each
+    0 where its gate (cycles overdue, depth of the decline) is not met."""
     lapse = _calibrated(evidence["z_lapse"].to_numpy(), config.calibration["lapsed"])
     lapse = np.where(evidence["cycles"] >= config.min_cycles_overdue, lapse, 0.0)
     account = _calibrated(evidence["z_account"].to_numpy(), config.calibration["account"])
     account = np.where(evidence["account_cycles"] >= config.min_cycles_overdue, account, 0.0)
-    lapse = np.maximum(lapse, account)
     decline = _calibrated(evidence["z_decline"].to_numpy(), config.calibration["declining"])
     decline = np.where(evidence["decline_ratio"] <= config.max_decline_ratio, decline, 0.0)
-    return lapse, decline
+    return lapse, account, decline
 
 
 def _published_score(evidence: pd.DataFrame, config: RecoveryConfig) -> np.ndarray:
@@ -1727,7 +1731,8 @@ def _decide(
     config: RecoveryConfig,
 ) -> RecoveryResult:
     full = evidence["full"]
-    lapse_score, decline_score = _score(full, config)
+    pair_lapse, account_lapse, decline_score = _score(full, config)
+    lapse_score = np.maximum(pair_lapse, account_lapse)
     # A pair silent past its rhythm is lapsed even when a long window also shows a drop.
     is_lapse = (lapse_score >= decline_score) | (lapse_score >= config.min_score)
     score = np.maximum(lapse_score, decline_score)
@@ -1771,6 +1776,8 @@ def _decide(
         table["flag_score"] = score
         table["score"] = _published_score(full, config)
     table["signal"] = np.where(is_lapse, "lapsed", "declining")
+    # Lapsed because the whole account went quiet, not because this pair is overdue.
+    table["is_account_lapse"] = is_lapse & (account_lapse > pair_lapse)
     table = pd.concat([table, facts.reset_index(drop=True), full.add_prefix("e_")], axis=1)
     table["days_since"] = days_since
     table["selling_days_since"] = selling_days_since
@@ -1780,8 +1787,7 @@ def _decide(
     # Why a pair that looked at risk was held back: the first adjustment that turned it from
     # flagged to not flagged, else its own variability, else simply its rhythm.
     def would_flag(name: str) -> np.ndarray:
-        lapse, decline = _score(evidence[name], config)
-        return np.maximum(lapse, decline) >= config.min_score
+        return np.maximum.reduce(_score(evidence[name], config)) >= config.min_score
 
     steps = [would_flag(name) for name, _, _ in _VARIANTS]
     held_by = np.full(len(table), "", dtype=object)
@@ -1847,20 +1853,38 @@ def _decide(
     )
 
 
+def _span(days: float) -> str:
+    """A length of history in words: '1.3 years', '8 months', '1 month'."""
+    if days >= 365.25:
+        return f"{days / 365.25:.1f} years"
+    months = max(round(days / 30.4), 1)
+    return f"{months} month" if months == 1 else f"{months} months"
+
+
 def _action_reason(row) -> str:
     gap_days = row.typical_gap_days
-    years = (row.last_day - row.first_day) / 365.25
-    span = (
-        f"{years:.1f} years"
-        if years >= 1
-        else f"{(row.last_day - row.first_day) / 30.4:.0f} months"
-    )
+    # The usual gap is the median one: a buyer in bursts or in one season a year orders far
+    # less often over its whole history than "about every N days" would say.
     head = (
-        f"bought {row.category} about every {gap_days:.0f} days for {span} ({row.n_orders} orders)"
+        f"bought {row.category} {row.n_orders} times over "
+        f"{_span(row.last_day - row.first_day)}, usually {gap_days:.0f} days apart"
     )
-    usual = f"usually about {_money(row.typical_monthly_spend)} a month"
+    monthly = row.typical_monthly_spend
+    usual = (
+        f"usually about {_money(monthly)} a month"
+        if not np.isfinite(monthly) or monthly >= 0.5
+        else "usually under 1 a month"
+    )
+    if row.signal == "lapsed" and row.is_account_lapse:
+        detail = (
+            f"nothing for {row.days_since} days; the whole account has bought nothing for "
+            f"{row.e_account_days_since} days, {row.e_account_cycles:.1f} of its usual gaps"
+        )
+        return "; ".join([head, detail, usual])
     if row.signal == "lapsed":
-        detail = f"nothing for {row.days_since} days, {row.e_cycles:.1f} cycles"
+        # Cycles count adjusted time: slower out of season, stopped while closed, stretched
+        # by a stock-up, so they need not equal days divided by the usual gap.
+        detail = f"nothing for {row.days_since} days, {row.e_cycles:.1f} cycles allowing for season"
         notes = []
         if row.e_is_stock_up:
             notes.append(

@@ -29,9 +29,9 @@ MUTED = "#777"
 DEFAULT_LIMITS = (
     "Growth money is what similar accounts spend in the category; an account may buy it "
     "from another supplier, which no order line shows.",
-    "Recovery scores were calibrated on simulated order lines with known defections and have "
-    "not been checked against real outcomes: read them as a ranking more than as exact "
-    "probabilities.",
+    "Recovery scores are fitted on this firm's own history half a year back; a season that "
+    "history does not show (a Christmas return after a December-June replay) can make them "
+    "run high: the back-test figures below say by how much.",
     "Accounts with less than a few months of history, and categories bought once, are held "
     "back rather than judged.",
     "Trailing-twelve-month revenue is net of returns that match a sale; returns without a "
@@ -444,7 +444,7 @@ def _call_list_section(call_lists: pd.DataFrame, money) -> str:
     )
     week = call_lists["week_start"].iloc[0]
     return (
-        f"<h2>This week's call lists</h2><p>Week of {escape(str(week))}: "
+        f"<h2>This week's call lists</h2><p>Week of {escape(str(pd.Timestamp(week).date()))}: "
         f"{int(per_rep['calls'].sum()):,} calls, {int(per_rep['actions'].sum()):,} actions, "
         f"expected value {escape(money(per_rep['expected'].sum()))}.</p>"
         + _table(

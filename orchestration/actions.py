@@ -19,6 +19,30 @@ from orchestration.settings import LongtailSettings
 from orchestration.warehouse import as_of_date, connect, read_frame, write_table
 
 LIFT_WINDOW_DAYS = 90
+# Until an earlier publish's window is over these are null, and would be stored untyped.
+LIFT_TYPES = {
+    **{
+        column: "date"
+        for column in (
+            "earlier_as_of",
+            "pre_window_start",
+            "pre_window_end",
+            "post_window_start",
+            "post_window_end",
+        )
+    },
+    **{
+        column: "double"
+        for column in (
+            "mean_change_treated",
+            "mean_change_control",
+            "lift_per_account",
+            "lift_low",
+            "lift_high",
+            "lift_total",
+        )
+    },
+}
 
 
 def read_feedback(path) -> pd.DataFrame:
@@ -74,8 +98,15 @@ def call_lists(context: AssetExecutionContext, longtail: LongtailSettings):
             calls_per_rep=longtail.calls_per_rep,
             max_actions_per_account=longtail.max_actions_per_account,
         )
-        write_table(con, "longtail.call_lists", lists.call_lists)
-        write_table(con, "longtail.action_status", lists.action_status)
+        write_table(
+            con,
+            "longtail.call_lists",
+            lists.call_lists,
+            {"customer_name": "varchar", "items": "varchar"},
+        )
+        write_table(
+            con, "longtail.action_status", lists.action_status, {"suppressed_until": "date"}
+        )
         write_table(con, "longtail.control_group", control[["customer_id", "is_control"]])
     status = lists.action_status.status.value_counts().to_dict()
     context.log.info(
@@ -145,7 +176,7 @@ def lift(context: AssetExecutionContext, longtail: LongtailSettings):
             as_of=as_of,
             window_days=LIFT_WINDOW_DAYS,
         )
-        write_table(con, "longtail.lift", result)
+        write_table(con, "longtail.lift", result, LIFT_TYPES)
     row = result.iloc[0]
     context.log.info("lift: %s", row.get("note") or row.get("lift_per_account"))
     return MaterializeResult(metadata={"lift": MetadataValue.md(result.to_markdown(index=False))})

@@ -102,7 +102,8 @@ PUBLISHED_TABLES: dict[str, str] = {
     ),
     "products": (
         "select product_id, product_name, category, category_source, category_reason, "
-        "net_revenue, is_active from marts.products order by product_id"
+        "cast(net_revenue as double) as net_revenue, is_active from marts.products "
+        "order by product_id"
     ),
     "call_lists": "select * from longtail.call_lists order by rep, position",
     "action_status": "select * from longtail.action_status order by customer_id, action_id",

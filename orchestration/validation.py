@@ -25,12 +25,14 @@ class Outcome:
     passed: bool
     broken: bool
     failures: list[dict] = field(default_factory=list)
+    # What one row of the validated frame is, for the summary.
+    unit: str = "rows"
 
     def summary(self) -> str:
         if self.broken:
             return f"{self.suite}: check errored ({self.failures[0]['error']})"
         if self.passed:
-            return f"{self.suite}: all expectations met on {self.n_rows:,} rows"
+            return f"{self.suite}: all expectations met on {self.n_rows:,} {self.unit}"
         parts = [
             f"{f['expectation']}({f.get('column', '')}): {f['unexpected']}" for f in self.failures
         ]

@@ -28,16 +28,28 @@ def read_frame(
     return con.execute(sql, params or {}).df()
 
 
-def write_table(con: duckdb.DuckDBPyConnection, qualified_name: str, frame: pd.DataFrame) -> int:
+def write_table(
+    con: duckdb.DuckDBPyConnection,
+    qualified_name: str,
+    frame: pd.DataFrame,
+    types: dict[str, str] | None = None,
+) -> int:
     """Replace `schema.table` with the frame; returns the row count.
 
     `qualified_name` is always one of the product's own table names, never user input.
+    `types` casts columns to SQL types (column -> type): a column pandas holds only nulls
+    in would otherwise be stored with DuckDB's NULL type, and change type under readers
+    the first time it holds a value.
     """
     schema, table = qualified_name.split(".")
     con.execute(f"create schema if not exists {schema}")
     con.register("_frame_to_write", frame)
+    casts = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in (types or {}).items())
+    columns = f"* replace ({casts})" if casts else "*"
     try:
-        con.execute(f"create or replace table {schema}.{table} as select * from _frame_to_write")
+        con.execute(
+            f"create or replace table {schema}.{table} as select {columns} from _frame_to_write"
+        )
     finally:
         con.unregister("_frame_to_write")
     return len(frame)

@@ -114,7 +114,7 @@ def test_two_buying_groups_become_two_named_profiles():
     assert by_customer.loc["A0", "distance"] == pytest.approx(0.0, abs=1e-9)
 
     names = result.profiles.set_index("profile_id")["profile_name"]
-    assert names[candle_profile] == "Candles & lights: Candles, Lights"
+    assert names[candle_profile] == "Candles & Lights: Candles, Lights"
     assert names[kitchen_profile] == "Kitchen: Kitchen"
     assert names.is_unique
     counts = result.profiles.set_index("profile_id")
