@@ -36,22 +36,30 @@ logger = logging.getLogger(__name__)
 FEEDBACK_COLUMNS = ("action_id", "outcome", "reason", "outcome_date")
 OUTCOMES = ("accepted", "dismissed", "won", "lost")
 DEFAULT_CONTROL_SALT = "longtail-control-v1"
-LIFT_COLUMNS = [
+# The dates of the windows compared and the measured figures: null until a lift is measured.
+LIFT_DATES = (
     "earlier_as_of",
-    "as_of",
     "pre_window_start",
     "pre_window_end",
     "post_window_start",
     "post_window_end",
-    "window_days",
-    "n_treated",
-    "n_control",
+)
+LIFT_FIGURES = (
     "mean_change_treated",
     "mean_change_control",
     "lift_per_account",
     "lift_low",
     "lift_high",
     "lift_total",
+)
+LIFT_COLUMNS = [
+    LIFT_DATES[0],
+    "as_of",
+    *LIFT_DATES[1:],
+    "window_days",
+    "n_treated",
+    "n_control",
+    *LIFT_FIGURES,
     "confidence",
     "method",
     "note",

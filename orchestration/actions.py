@@ -6,6 +6,8 @@ from dagster_dbt import get_asset_key_for_model
 
 from ml.call_lists import build_call_lists, rank_actions
 from ml.lift import (
+    LIFT_DATES,
+    LIFT_FIGURES,
     control_group,
     dismissed_actions,
     earlier_publish_as_of,
@@ -20,29 +22,7 @@ from orchestration.warehouse import as_of_date, connect, read_frame, write_table
 
 LIFT_WINDOW_DAYS = 90
 # Until an earlier publish's window is over these are null, and would be stored untyped.
-LIFT_TYPES = {
-    **{
-        column: "date"
-        for column in (
-            "earlier_as_of",
-            "pre_window_start",
-            "pre_window_end",
-            "post_window_start",
-            "post_window_end",
-        )
-    },
-    **{
-        column: "double"
-        for column in (
-            "mean_change_treated",
-            "mean_change_control",
-            "lift_per_account",
-            "lift_low",
-            "lift_high",
-            "lift_total",
-        )
-    },
-}
+LIFT_TYPES = {**dict.fromkeys(LIFT_DATES, "date"), **dict.fromkeys(LIFT_FIGURES, "double")}
 
 
 def read_feedback(path) -> pd.DataFrame:
