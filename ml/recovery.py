@@ -1875,22 +1875,24 @@ def _action_reason(row) -> str:
         if not np.isfinite(monthly) or monthly >= 0.5
         else "usually under 1 a month"
     )
-    if row.signal == "lapsed" and row.is_account_lapse:
-        detail = (
-            f"nothing for {row.days_since} days; the whole account has bought nothing for "
-            f"{row.e_account_days_since} days, {row.e_account_cycles:.1f} of its usual gaps"
-        )
-        return "; ".join([head, detail, usual])
     if row.signal == "lapsed":
         # Cycles count adjusted time: slower out of season, stopped while closed, stretched
         # by a stock-up, so they need not equal days divided by the usual gap.
-        detail = f"nothing for {row.days_since} days, {row.e_cycles:.1f} cycles allowing for season"
-        notes = []
+        parts = [
+            head,
+            f"nothing for {row.days_since} days, {row.e_cycles:.1f} cycles allowing for season",
+        ]
+        if row.is_account_lapse:
+            parts.append(
+                f"the whole account has bought nothing for {row.e_account_days_since} days, "
+                f"{row.e_account_cycles:.1f} of its usual gaps"
+            )
+        parts.append(usual)
         if row.e_is_stock_up:
-            notes.append(
+            parts.append(
                 f"last order was {row.e_stock_ratio:.1f}x the usual size and is allowed for"
             )
-        return "; ".join([head, detail, usual, *notes])
+        return "; ".join(parts)
     window_days = row.e_decline_window * 365 / row.e_year_length
     detail = (
         f"bought {_money(row.e_recent_spend)} in the last {window_days:.0f} days against "

@@ -458,12 +458,19 @@ def _call_list_section(call_lists: pd.DataFrame, money) -> str:
     )
 
 
+def _window(start: object, end: object) -> str:
+    """'2011-06-10 to 2011-09-07', or empty while there is no window (null or NaT)."""
+    if pd.isna(start) or pd.isna(end):
+        return ""
+    return f"{pd.Timestamp(start).date()} to {pd.Timestamp(end).date()}"
+
+
 def _lift_section(lift: pd.DataFrame, money) -> str:
     rows = []
     for r in lift.itertuples():
         figures = [
-            f"{r.pre_window_start} to {r.pre_window_end}" if r.pre_window_start else "",
-            f"{r.post_window_start} to {r.post_window_end}" if r.post_window_start else "",
+            _window(r.pre_window_start, r.pre_window_end),
+            _window(r.post_window_start, r.post_window_end),
             f"{int(r.n_treated):,}",
             f"{int(r.n_control):,}",
             _maybe(r.mean_change_treated, money),
