@@ -350,8 +350,9 @@ def _recovery_in_chunks(
     group_name="models",
 )
 def recovery_actions(context: AssetExecutionContext, longtail: LongtailSettings):
-    """Customer x category pairs whose buying lapsed or fell against their own rhythm, with
-    revenue at risk; look-alikes (seasons, closed periods, stock-ups, volatility) set aside."""
+    """Customer x category pairs whose buying lapsed or fell against their own rhythm and
+    their buying profile's seasons and cycles, with revenue at risk; look-alikes (seasons,
+    closed periods, stock-ups, volatility) set aside."""
     with connect(longtail.warehouse_path) as con:
         as_of = as_of_date(con)
         result, calibration, cycles = _recovery_in_chunks(
