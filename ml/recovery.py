@@ -81,8 +81,8 @@ ACCOUNT_COLUMNS = (
 # Isotonic fits of "pair is a real defection or decline" on each signal's evidence, over
 # back-tests on simulated data judged with buying profiles (seasons and cycles) as a refresh
 # judges them: seeds 1001-1008, 1,200 customers (about 1.4 M lines) each, as-of dates in
-# every season (``CALIBRATION_SEEDS`` in benchmarks/recovery_quality.py; with four seeds the
-# lapse map's 0.8 crossing moved between evidence 13 and 16 from one fit to the next).
+# every season (``CALIBRATION_SEEDS`` in benchmarks/recovery_quality.py; fitted on the first
+# four alone, the lapse map crossed 0.8 at evidence 16, on all eight at 14.8).
 # Reproduce with `python benchmarks/recovery_quality.py --calibrate`.
 # Knots: (evidence, probability). Evidence: lapsed and account, log odds up to a constant
 # (see ``_lapse_log_odds``); declining, the z-score of the best window's test after the
