@@ -122,7 +122,6 @@ def recovery_self_calibration(con: duckdb.DuckDBPyConnection, bands: list[float]
     from ml.recovery import (
         RecoveryConfig,
         backtest_outcomes,
-        cycle_evidence,
         fit_outcome_calibration,
         recovery_actions,
     )
@@ -141,9 +140,7 @@ def recovery_self_calibration(con: duckdb.DuckDBPyConnection, bands: list[float]
 
     def peers_on(day):
         """The refresh's profiles with their buying cycles pooled as of ``day``."""
-        return profiles.with_cycles(
-            cycle_evidence(pair_orders, category_months, as_of=day, peers=profiles)
-        )
+        return profiles.with_cycles_on(pair_orders, category_months, as_of=day)
 
     def replay(lag_days: int) -> pd.DataFrame:
         return backtest_outcomes(

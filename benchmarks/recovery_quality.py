@@ -49,7 +49,6 @@ from ml.recovery import (  # noqa: E402
     RecoveryResult,
     backtest_outcomes,
     calibration_candidates,
-    cycle_evidence,
     fit_outcome_calibration,
     recovery_actions,
 )
@@ -176,13 +175,6 @@ def buying_peers(con: duckdb.DuckDBPyConnection, as_of: date) -> BuyingPeers:
     return BuyingPeers(customer_profiles, profile_months)
 
 
-def with_cycles(
-    peers: BuyingPeers, pair_orders: pd.DataFrame, category_months: pd.DataFrame, as_of: date
-) -> BuyingPeers:
-    """``peers`` with the profiles' buying cycles pooled as of ``as_of``, as the refresh does."""
-    return peers.with_cycles(cycle_evidence(pair_orders, category_months, as_of=as_of, peers=peers))
-
-
 def build_inputs(con: duckdb.DuckDBPyConnection, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
     """pair_orders and category_months from the view ``lines`` (one row per order line)."""
     params = {"as_of": as_of}
@@ -200,7 +192,7 @@ def simulated_run(seed: int, as_of: date, n_customers: int) -> dict[str, dict[st
     pair_orders, category_months = build_inputs(con, as_of)
     peers = buying_peers(con, as_of)
     started = time.perf_counter()
-    peers = with_cycles(peers, pair_orders, category_months, as_of)
+    peers = peers.with_cycles_on(pair_orders, category_months, as_of=as_of)
     result = recovery_actions(pair_orders, category_months, as_of=as_of, peers=peers)
     judged = time.perf_counter() - started
     without_peers = recovery_actions(pair_orders, category_months, as_of=as_of)
@@ -370,7 +362,7 @@ def real_backtest(as_of: date = date(2011, 6, 9)) -> None:
     peers = buying_peers(con, as_of)
     prepared = time.perf_counter() - started
     started = time.perf_counter()
-    peers = with_cycles(peers, pair_orders, category_months, as_of)
+    peers = peers.with_cycles_on(pair_orders, category_months, as_of=as_of)
     result = recovery_actions(pair_orders, category_months, as_of=as_of, peers=peers)
     judged = time.perf_counter() - started
     n_categories = categories["category"].nunique()
@@ -425,7 +417,7 @@ def print_self_calibration(
         category_months,
         as_of=as_of,
         horizon_days=horizon_days,
-        peers=with_cycles(peers, pair_orders, category_months, cutoff),
+        peers=peers.with_cycles_on(pair_orders, category_months, as_of=cutoff),
     )
     calibration = fit_outcome_calibration(outcomes, horizon_days=horizon_days)
     result = recovery_actions(
@@ -497,7 +489,7 @@ def calibrate(n_customers: int) -> None:
         con = duckdb.connect()
         con.register("lines", data.order_lines)
         pair_orders, category_months = build_inputs(con, as_of)
-        peers = with_cycles(buying_peers(con, as_of), pair_orders, category_months, as_of)
+        peers = buying_peers(con, as_of).with_cycles_on(pair_orders, category_months, as_of=as_of)
         evidence = recovery_actions(pair_orders, category_months, as_of=as_of, peers=peers).evidence
         positive = pd.MultiIndex.from_frame(
             truth_positives(data.truth_recovery, as_of)[["customer_id", "category"]]

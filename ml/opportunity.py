@@ -92,9 +92,6 @@ def opportunity_summary(
     if customer_profiles is not None:
         parts.append(_largest_first(_by_profile(growth, recovery, customer_profiles), "profile_id"))
     summary = pd.concat(parts, ignore_index=True)
-    summary["total_opportunity"] = (
-        summary["growth_annual_revenue"] + summary["recovery_annual_revenue_at_risk"]
-    )
     ttm_known = summary["ttm_revenue"].where(summary["ttm_revenue"] > 0)
     for share, amount in (
         ("growth_share_of_ttm", "growth_annual_revenue"),
@@ -140,15 +137,21 @@ def _sums(growth: pd.DataFrame, recovery: pd.DataFrame, key: str, index: pd.Inde
     """Money, action counts and accounts with an action per value of ``key``, a column of
     both action frames (missing values are a group of their own); one row per ``index``."""
     frame = pd.DataFrame(index=index)
-    for name, actions in (("growth", growth), ("recovery", recovery)):
+    for name, money, actions in (
+        ("growth", "growth_annual_revenue", growth),
+        ("recovery", "recovery_annual_revenue_at_risk", recovery),
+    ):
         grouped = actions.groupby(key, dropna=False)
-        money = "growth_annual_revenue" if name == "growth" else "recovery_annual_revenue_at_risk"
         frame[money] = grouped["amount"].sum()
         frame[f"{name}_expected_value"] = grouped["expected"].sum()
         frame[f"n_{name}_actions"] = grouped.size()
     accounts = pd.concat([growth[[key, "customer_id"]], recovery[[key, "customer_id"]]])
     frame["n_customers"] = accounts.groupby(key, dropna=False)["customer_id"].nunique()
-    return frame.fillna(0)
+    frame = frame.fillna(0)
+    frame["total_opportunity"] = (
+        frame["growth_annual_revenue"] + frame["recovery_annual_revenue_at_risk"]
+    )
+    return frame
 
 
 def _by_profile(
@@ -175,12 +178,7 @@ def _by_profile(
 
 def _largest_first(rows: pd.DataFrame, key: str) -> pd.DataFrame:
     """Rows by total opportunity, largest first, then by ``key``."""
-    total = rows["growth_annual_revenue"] + rows["recovery_annual_revenue_at_risk"]
-    return (
-        rows.assign(_total=total)
-        .sort_values(["_total", key], ascending=[False, True])
-        .drop(columns="_total")
-    )
+    return rows.sort_values(["total_opportunity", key], ascending=[False, True])
 
 
 def _validated_profiles(customer_profiles: pd.DataFrame) -> pd.DataFrame:

@@ -361,6 +361,16 @@ class BuyingPeers:
         ``cycle_evidence``, from one call or chunks concatenated; see ``peer_cycles``)."""
         return replace(self, cycles=peer_cycles(evidence, self.customer_profiles))
 
+    def with_cycles_on(
+        self, pair_orders: pd.DataFrame, category_months: pd.DataFrame, *, as_of: date
+    ) -> BuyingPeers:
+        """The same peers with their buying cycles pooled from all of ``pair_orders`` as a
+        refresh on ``as_of`` would see them, in one call (a refresh over chunks collects
+        ``cycle_evidence`` per chunk and calls ``with_cycles`` once)."""
+        return self.with_cycles(
+            cycle_evidence(pair_orders, category_months, as_of=as_of, peers=self)
+        )
+
     def before(self, month: pd.Timestamp) -> BuyingPeers:
         """The same peers with only the months before ``month`` (for a replay)."""
         month_start = pd.to_datetime(self.profile_months["month_start"])
@@ -1162,26 +1172,18 @@ def _peer_intensity(
     """Intensity rows per category and per profile x category, and each pair's row.
 
     Rows 0..C-1 are ``intensity`` (the categories over all accounts, in ``categories``
-    order); then C rows per profile, in the order of ``profile_seasonality``. A pair of a
-    customer without a profile, or of a category the profile table lacks, keeps its
-    category's row.
+    order); then C rows per profile, by profile id. A pair of a customer without a profile,
+    or of a category the profile table lacks, keeps its category's row.
     """
-    by_profile = profile_seasonality(peers, category_months, as_of=as_of)
-    profiles = pd.Index(sorted(by_profile["profile_id"].unique()))
+    seasons = profile_seasonality(peers, category_months, as_of=as_of)
+    if seasons.empty:
+        return intensity, pair_category
+    wide = seasons.pivot(index=["profile_id", "category"], columns="month", values="intensity")
+    profiles = pd.Index(sorted(wide.index.get_level_values("profile_id").unique()))
     n_categories = len(categories)
-    table = np.vstack([intensity, np.ones((len(profiles) * n_categories, 12))])
-    profile_row = profiles.get_indexer(by_profile["profile_id"])
-    category_row = pd.Index(categories).get_indexer(by_profile["category"])
-    known = category_row >= 0
-    table[
-        n_categories * (1 + profile_row[known]) + category_row[known],
-        by_profile["month"].to_numpy(dtype=int)[known] - 1,
-    ] = by_profile["intensity"].to_numpy(dtype=float)[known]
-    # Profile rows of categories absent from the profile table stay as the category's.
-    has_row = np.zeros(len(profiles) * n_categories, dtype=bool)
-    has_row[n_categories * profile_row[known] + category_row[known]] = True
-    missing = np.flatnonzero(~has_row)
-    table[n_categories + missing] = intensity[missing % n_categories]
+    rows = wide.reindex(pd.MultiIndex.from_product([profiles, categories])).to_numpy()
+    rows = np.where(np.isnan(rows), np.tile(intensity, (len(profiles), 1)), rows)
+    table = np.vstack([intensity, rows])
 
     profile_of = peers.customer_profiles.set_index("customer_id")["profile_id"]
     pair_profile = profiles.get_indexer(pair_keys["customer_id"].map(profile_of))

@@ -11,6 +11,7 @@ from ml.recovery import (
     BuyingPeers,
     RecoveryConfig,
     category_seasonality,
+    cycle_evidence,
     peer_cycles,
     profile_seasonality,
     recovery_actions,
@@ -273,6 +274,29 @@ def test_peer_cycles_pool_pairs_with_enough_gaps_and_shrink_towards_the_category
     assert cycles.loc[1, "prior_skip_share"] == pytest.approx((3 * 3 / 40 + 2 * 0.17 / 3) / 5)
     # Profile 2 (d alone): 0.9, pulled two thirds of the way back to the category.
     assert cycles.loc[2, "prior_cv2"] == pytest.approx((0.9 + 2 * 0.25) / 3)
+
+
+def test_buying_cycles_pooled_from_chunks_equal_one_pooling_over_all_customers():
+    weekly = _orders("P", "Wine", _every(date(2024, 7, 1), AS_OF, 7), 90.0)
+    irregular = _orders("Q", "Wine", _every(date(2024, 1, 1), AS_OF, 11)[::2], 60.0)
+    orders = pd.concat([weekly, irregular], ignore_index=True)
+    months = _flat_months(["Wine"])
+    profiles = pd.DataFrame({"customer_id": ["P", "Q"], "profile_id": [1, 1]})
+    peers = BuyingPeers(profiles, months.assign(profile_id=1))
+
+    whole = peers.with_cycles_on(orders, months, as_of=AS_OF).cycles
+    chunks = peers.with_cycles(
+        pd.concat(
+            [
+                cycle_evidence(part, months, as_of=AS_OF, peers=peers)
+                for _, part in orders.groupby("customer_id")
+            ],
+            ignore_index=True,
+        )
+    ).cycles
+
+    pd.testing.assert_frame_equal(whole, chunks)
+    assert whole["n_pairs"].tolist() == [2]
 
 
 def test_school_closed_every_summer_is_not_lost_in_august():
