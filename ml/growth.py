@@ -1510,17 +1510,26 @@ def _score_candidates(
         ws["action_type"] = "whitespace"
         ws["reason"] = [
             f"{rate:.0%} of accounts like yours buy {category}, a median "
-            f"{_money(median)} a year; you buy none"
+            f"{_money(median)} a year"
+            # The money is the peers' share of wallet at this account's size: say so when it
+            # is far from the peers' median spend the sentence has just quoted.
+            + (
+                f" (about {_money(expected)} at your size)"
+                if not 0.67 <= expected / max(median, 1e-9) <= 1.5
+                else ""
+            )
+            + "; you buy none"
             + (
                 f"; accounts that buy {related}, as you do, tend to buy it too"
                 if isinstance(related, str)
                 else ""
             )
             + ("; many accounts started buying it in these months last year" if seasonal else "")
-            for rate, category, median, related, seasonal in zip(
+            for rate, category, median, expected, related, seasonal in zip(
                 ws["adoption_rate"],
                 ws["category"],
                 ws["median_annual_spend"],
+                ws["expected_annual_revenue"],
                 ws["related_category"],
                 ws["is_seasonal_pick"],
                 strict=True,

@@ -80,6 +80,29 @@ def test_whitespace_is_sized_to_peers_and_explained():
     )
 
 
+def test_a_large_account_is_told_what_the_category_is_worth_at_its_size():
+    customers, lines = [], []
+    # Candle best customers spend 50, 100 and 400 a year on cards (median 100).
+    for i, cards in enumerate([50.0, 100.0, 400.0]):
+        customers.append(_customer(f"A{i}", 1000.0, 3))
+        lines += _lines(f"A{i}", {"Candles": 600.0, "Lights": 400.0 - cards, "Cards": cards})
+        customers.append(_customer(f"K{i}", 1000.0, 3))
+        lines += _lines(f"K{i}", {"Kitchen": 700.0, "Lights": 200.0, "Cards": 100.0})
+    customers.append(_customer("BIG", 3000.0, 2, tenure=100))
+    lines += _lines("BIG", {"Candles": 2000.0, "Lights": 1000.0})
+    customers, lines = pd.DataFrame(customers), pd.DataFrame(lines)
+    profiles = build_profiles(customers, lines, config=PROFILE_CONFIG)
+
+    cards = growth_actions(customers, lines, profiles, as_of=AS_OF, config=CONFIG).actions.iloc[0]
+
+    # Peers' median share of wallet (10%) at 3,000 a year: 300, three times the median spend.
+    assert cards["expected_annual_revenue"] == pytest.approx(300.0)
+    assert cards["reason"].startswith(
+        "100% of accounts like yours buy Cards, a median 100 a year (about 300 at your size); "
+        "you buy none"
+    )
+
+
 def test_categories_bought_by_the_account_or_a_sibling_are_suppressed():
     result = run()
     recommended = set(zip(result.actions["customer_id"], result.actions["category"], strict=True))
